@@ -1,0 +1,49 @@
+/*
+ * The command line: `finmaas <command> [options]`. Each command lives in its own file
+ * (src/cli/cmd_<name>.c) and is listed once in the table in main.c. Only this area prints to the
+ * user and decides exit codes: 0 success, 1 a failure of the environment (I/O, memory), 2 bad
+ * usage or bad input, with one line on stderr naming the problem.
+ */
+#ifndef FM_CLI_H
+#define FM_CLI_H
+
+#include "core/error.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+enum { FM_EXIT_OK = 0, FM_EXIT_FAILURE = 1, FM_EXIT_USAGE = 2 };
+
+typedef struct fm_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} fm_command_t;
+
+/* Prints "finmaas <command>: <message>" on stderr and returns the exit code for err's code. */
+int fm_cli_fail(const char *command, const fm_error_t *err);
+/* Prints "finmaas <command>: <printf message>" and returns FM_EXIT_USAGE. */
+int fm_cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The exit code for an error code: usage/input errors 2, environment errors 1. */
+int fm_cli_exit_code(int code);
+
+/* Option parsing helpers: on bad text they print the usage error and return -1. */
+int fm_cli_parse_double(const char *command, const char *option, const char *text, double min,
+                        double max, double *out);
+int fm_cli_parse_long(const char *command, const char *option, const char *text, long min,
+                      long max, long *out);
+/* Splits "a,b,c" into a new NULL-terminated array of new strings (free with fm_cli_free_list). */
+char **fm_cli_split_list(const char *text, size_t *count);
+void fm_cli_free_list(char **list);
+
+/* getopt_long over argv with the standard "--help" handling: prints help and returns 1. */
+int fm_cli_wants_help(int argc, char **argv);
+
+int fm_cmd_train(int argc, char **argv);
+int fm_cmd_predict(int argc, char **argv);
+int fm_cmd_eval(int argc, char **argv);
+int fm_cmd_inspect(int argc, char **argv);
+int fm_cmd_split(int argc, char **argv);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * Preprocessing: turns raw columns into the numeric feature matrix a model consumes, with
+ * parameters fitted on training rows only and stored inside the model.
+ *
+ * For each input column, in order:
+ * - numeric: missing values are replaced by the training median; then standardised as
+ *   (x - mean) / std with the mean and (population) standard deviation of the imputed training
+ *   values (std 1 when the column is constant). With missing indicators on and missing values
+ *   seen in training, a 0/1 column "<name>_missing" follows.
+ * - categorical: one-hot over the training categories (sorted by byte order, at most
+ *   max_categories of the most frequent, ties by byte order). Missing values are replaced by the
+ *   most frequent category. A category never seen in training encodes as all zeros: the unseen
+ *   path, which never fails. With missing indicators on and missing values seen in training, a
+ *   0/1 column "<name>_missing" follows.
+ *
+ * Thread-safety: a fitted fm_prep_t is read-only and may be used from many threads at once.
+ */
+#ifndef FM_DATA_PREP_H
+#define FM_DATA_PREP_H
+
+#include "data/data.h"
+
+#include <cJSON.h>
+
+typedef struct fm_prep_column {
+    char *name;               /* owned; the raw column name */
+    fm_column_type_t type;
+    /* numeric */
+    double median;            /* imputation value */
+    double mean, std;         /* standardisation */
+    /* categorical */
+    fm_strdict_t categories;  /* one-hot order; id = position in the encoded block */
+    int32_t most_frequent;    /* imputation category id, -1 when no category was seen */
+    /* both */
+    int missing_indicator;    /* 1 when a "<name>_missing" column follows */
+    size_t offset;            /* first encoded column */
+    size_t width;             /* number of encoded columns */
+} fm_prep_column_t;
+
+typedef struct fm_prep {
+    size_t ncolumns;
+    fm_prep_column_t *columns; /* owned */
+    size_t nfeatures;          /* width of an encoded row */
+} fm_prep_t;
+
+typedef struct fm_prep_options {
+    int missing_indicators; /* add "<name>_missing" columns where training data had missing values */
+    size_t max_categories;  /* per column; 0 means the default of 100 */
+} fm_prep_options_t;
+
+/*
+ * Fits preprocessing on frame's columns cols[0..ncols) (indices into frame) using only rows
+ * rows[0..nrows) (NULL: all rows). *out is owned by the caller (fm_prep_free). Fails when nrows
+ * is 0.
+ */
+int fm_prep_fit(const fm_frame_t *frame, const size_t *cols, size_t ncols, const size_t *rows,
+                size_t nrows, const fm_prep_options_t *options, fm_prep_t **out, fm_error_t *err);
+
+/*
+ * Encodes rows rows[0..nrows) (NULL: the first nrows rows) of frame into out[nrows * nfeatures],
+ * row-major. Frame columns are matched by name; a missing column is an error naming it. A numeric
+ * prep column fed by a categorical frame column parses each category as a number (error naming
+ * column and value when it is not one); a categorical prep column fed by a numeric frame column
+ * formats each number as text (%.17g shortest) before lookup.
+ */
+int fm_prep_transform(const fm_prep_t *prep, const fm_frame_t *frame, const size_t *rows,
+                      size_t nrows, double *out, fm_error_t *err);
+
+/* One raw input value, as arrives in a request. */
+typedef enum { FM_RAW_MISSING = 0, FM_RAW_NUMBER = 1, FM_RAW_STRING = 2 } fm_raw_kind_t;
+typedef struct fm_raw_value {
+    fm_raw_kind_t kind;
+    double number;    /* FM_RAW_NUMBER; NaN is treated as missing */
+    const char *str;  /* FM_RAW_STRING; borrowed, len bytes, need not be NUL-terminated */
+    size_t len;
+} fm_raw_value_t;
+
+/*
+ * Encodes one row given values[0..ncolumns) in prep column order into out[nfeatures]. A string for
+ * a numeric column is parsed (missing tokens allowed); text that is not a number is FM_EDATA
+ * naming the column. Never fails on an unseen category.
+ */
+int fm_prep_encode_row(const fm_prep_t *prep, const fm_raw_value_t *values, double *out,
+                       fm_error_t *err);
+
+/* The name of encoded feature j: "Income", "Income_missing", "Home=rent". Borrowed text is
+ * written to buf (size bytes) and returned. */
+const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, size_t size);
+
+/* The prep column index called name, or -1. */
+int fm_prep_find(const fm_prep_t *prep, const char *name);
+
+/* Serialises the fitted parameters to JSON (caller owns the result, cJSON_Delete). */
+cJSON *fm_prep_to_json(const fm_prep_t *prep);
+
+/* Rebuilds a prep from fm_prep_to_json output, validating every field. */
+int fm_prep_from_json(const cJSON *json, fm_prep_t **out, fm_error_t *err);
+
+/* Frees a prep. NULL-safe. */
+void fm_prep_free(fm_prep_t *prep);
+
+#endif
