@@ -5,7 +5,7 @@
  *   arguments ordered outputs, inputs, weights, sizes;
  * - every kernel opens with its shapes in a comment;
  * - a naive reference kernel (X_naive) stays beside each optimised one and the tests compare them;
- * - every gradient is checked against finite differences in tests/unit/test_nn.c.
+ * - every gradient is checked against finite differences in tests/unit/nn/test_nn_*.c.
  * Matrices are row-major. A batch of B rows of width I is in[B * I]. Dense weights are [I, O] (the
  * Keras kernel layout), so out = in . W + b.
  *
