@@ -1,0 +1,81 @@
+/*
+ * Prediction with a model: encoded rows through the network and into the task's output scale
+ * (P(positive) for binary, class probabilities for multiclass, the target's own units for
+ * regression), frames encoded chunk by chunk so that memory stays bounded whatever the frame's
+ * size, and the label a row's output stands for.
+ */
+#include "model/model_internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+/* Rows encoded at a time by fm_model_predict_frame: large enough for BLAS to be efficient, small
+ * enough that the encoded chunk stays in cache-sized memory for typical widths. */
+#define PREDICT_CHUNK_ROWS 1024
+
+void fm_model_predict_encoded(const fm_model_t *model, fm_net_workspace_t *ws, const double *x,
+                              size_t n, double *out) {
+    size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
+    /* fm_net_forward counts rows in an int. */
+    const size_t step = (size_t)1 << 30;
+    for (size_t done = 0; done < n;) {
+        size_t b = n - done < step ? n - done : step;
+        fm_net_forward(model->net, ws, x + done * nf, (int)b, out + done * width);
+        done += b;
+    }
+    if (model->task == FM_TASK_REGRESSION) {
+        double mean = model->target_mean, std = model->target_std;
+        for (size_t i = 0; i < n; i++)
+            out[i] = mean + std * out[i];
+    }
+}
+
+int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, double *out,
+                           fm_error_t *err) {
+    size_t n = frame->nrows;
+    if (n == 0) return FM_OK;
+    size_t chunk = n < PREDICT_CHUNK_ROWS ? n : PREDICT_CHUNK_ROWS;
+    size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
+    fm_net_workspace_t *ws = NULL;
+    int rc;
+    /* A very wide network may not fit a full chunk's workspace; fm_net_forward then works
+     * through the chunk in smaller batches. */
+    for (int batch = (int)chunk;; batch /= 2) {
+        rc = fm_net_workspace_new(model->net, batch, &ws, err);
+        if (rc != FM_ELIMIT || batch == 1) break;
+    }
+    if (rc) return rc;
+    double *x = malloc(chunk * nf * sizeof *x);
+    size_t *rows = malloc(chunk * sizeof *rows);
+    if (!x || !rows) {
+        rc = fm_error_set(err, FM_ENOMEM, "prediction: out of memory for %zu rows of %zu features",
+                          chunk, nf);
+    }
+    for (size_t start = 0; !rc && start < n; start += chunk) {
+        size_t b = n - start < chunk ? n - start : chunk;
+        for (size_t i = 0; i < b; i++)
+            rows[i] = start + i;
+        rc = fm_prep_transform(model->prep, frame, rows, b, x, err);
+        if (!rc) fm_model_predict_encoded(model, ws, x, b, out + start * width);
+    }
+    free(rows);
+    free(x);
+    fm_net_workspace_free(ws);
+    return rc;
+}
+
+/*
+ * Binary: the positive class when p >= 0.5, else the negative. Multiclass: the most probable
+ * class (the first on ties; NaN never wins; all NaN gives the first class). Regression has no
+ * label: NULL.
+ */
+const char *fm_model_label(const fm_model_t *model, const double *row_output) {
+    if (model->task == FM_TASK_REGRESSION || !model->classes || model->nclasses < 2) return NULL;
+    if (model->task == FM_TASK_BINARY) return model->classes[row_output[0] >= 0.5 ? 1 : 0];
+    size_t best = model->nclasses;
+    for (size_t k = 0; k < model->nclasses; k++) {
+        double v = row_output[k];
+        if (v == v && (best == model->nclasses || v > row_output[best])) best = k;
+    }
+    return model->classes[best == model->nclasses ? 0 : best];
+}
