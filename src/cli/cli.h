@@ -37,8 +37,18 @@ int fm_cli_parse_long(const char *command, const char *option, const char *text,
 char **fm_cli_split_list(const char *text, size_t *count);
 void fm_cli_free_list(char **list);
 
-/* getopt_long over argv with the standard "--help" handling: prints help and returns 1. */
+/* 1 when argv asks for --help / -h. */
 int fm_cli_wants_help(int argc, char **argv);
+
+/*
+ * The next long option (getopt_long over long options only): its val, -1 at the end of options,
+ * or FM_CLI_BAD_OPTION after printing a one-line error for an unknown option or a missing value.
+ * Positional arguments are left at argv[optind..].
+ */
+#define FM_CLI_BAD_OPTION (-2)
+int fm_cli_next_option(const char *command, int argc, char **argv, const struct option *options);
+/* Prints an error and returns -1 when positional arguments remain after the options. */
+int fm_cli_no_positional(const char *command, int argc, char **argv);
 
 int fm_cmd_train(int argc, char **argv);
 int fm_cmd_predict(int argc, char **argv);

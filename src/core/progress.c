@@ -44,6 +44,7 @@ static void report(fm_progress_t *p, long done, const char *figures, int final) 
         long filled = done * WIDTH / p->total;
         for (long i = 0; i < WIDTH; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
         bar[WIDTH] = '\0';
+        p->drawn = !final;
         fprintf(p->out, "\r\033[K%s %ld/%ld [%s] %s  %s, %s left", p->label, done, p->total, bar,
                 figures ? figures : "", spent, left);
         if (final) fputc('\n', p->out);
@@ -60,4 +61,9 @@ void fm_progress_update(fm_progress_t *p, long done, const char *figures) {
 
 void fm_progress_finish(fm_progress_t *p, long done, const char *figures) {
     report(p, done, figures, 1);
+}
+
+void fm_progress_abandon(fm_progress_t *p) {
+    if (p->out && p->tty && p->drawn) fputc('\n', p->out);
+    p->drawn = 0;
 }

@@ -25,5 +25,7 @@ void fm_progress_init(fm_progress_t *p, FILE *out, const char *label, long total
 void fm_progress_update(fm_progress_t *p, long done, const char *figures);
 /* Ends the report: the last state stays on screen (terminal) or is written as a line. */
 void fm_progress_finish(fm_progress_t *p, long done, const char *figures);
+/* Ends the report after a failure: ends the terminal line so an error message starts afresh. */
+void fm_progress_abandon(fm_progress_t *p);
 
 #endif

@@ -1,0 +1,122 @@
+/*
+ * Shared helpers of the commands: error lines, exit codes, number and list parsing.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fm_cli_exit_code(int code) {
+    if (code == FM_OK) return FM_EXIT_OK;
+    /* Running out of memory is the environment's failure; everything else is input or usage. */
+    return code == FM_ENOMEM ? FM_EXIT_FAILURE : FM_EXIT_USAGE;
+}
+
+int fm_cli_fail(const char *command, const fm_error_t *err) {
+    fprintf(stderr, "finmaas %s: %s\n", command, fm_error_message(err));
+    return fm_cli_exit_code(err->code ? err->code : FM_EINVAL);
+}
+
+int fm_cli_usage_error(const char *command, const char *fmt, ...) {
+    fprintf(stderr, "finmaas %s: ", command);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return FM_EXIT_USAGE;
+}
+
+int fm_cli_parse_double(const char *command, const char *option, const char *text, double min,
+                        double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || v < min || v > max) {
+        fm_cli_usage_error(command, "--%s must be a number in [%g, %g], got '%s'", option, min, max,
+                           text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int fm_cli_parse_long(const char *command, const char *option, const char *text, long min,
+                      long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < min || v > max) {
+        fm_cli_usage_error(command, "--%s must be an integer in [%ld, %ld], got '%s'", option, min,
+                           max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+char **fm_cli_split_list(const char *text, size_t *count) {
+    size_t n = 1;
+    for (const char *p = text; *p; p++) n += *p == ',';
+    char **list = calloc(n + 1, sizeof *list);
+    if (!list) return NULL;
+    size_t k = 0;
+    const char *start = text;
+    for (const char *p = text;; p++) {
+        if (*p == ',' || *p == '\0') {
+            size_t len = (size_t)(p - start);
+            if (len > 0) {
+                list[k] = strndup(start, len);
+                if (!list[k]) {
+                    fm_cli_free_list(list);
+                    return NULL;
+                }
+                k++;
+            }
+            if (*p == '\0') break;
+            start = p + 1;
+        }
+    }
+    *count = k;
+    return list;
+}
+
+void fm_cli_free_list(char **list) {
+    if (!list) return;
+    for (char **p = list; *p; p++) free(*p);
+    free(list);
+}
+
+int fm_cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int fm_cli_next_option(const char *command, int argc, char **argv, const struct option *options) {
+    opterr = 0;
+    int c = getopt_long(argc, argv, ":", options, NULL);
+    if (c == ':') {
+        const char *name = argv[optind - 1];
+        fm_cli_usage_error(command, "option '%s' needs a value", name);
+        return FM_CLI_BAD_OPTION;
+    }
+    if (c == '?') {
+        fm_cli_usage_error(command, "unknown option '%s' (see finmaas %s --help)", argv[optind - 1],
+                           command);
+        return FM_CLI_BAD_OPTION;
+    }
+    return c;
+}
+
+int fm_cli_no_positional(const char *command, int argc, char **argv) {
+    if (optind < argc) {
+        fm_cli_usage_error(command, "unexpected argument '%s' (see finmaas %s --help)",
+                           argv[optind], command);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * `finmaas predict`: scores every row of a CSV file with a model, streaming it in chunks so a file
+ * of any size needs memory for one chunk. Writes CSV: optional kept columns, then the probability
+ * of each class and the predicted label (classification) or the predicted value (regression), one
+ * row per input row, in input order. With --out the file appears only when complete.
+ */
+#include "cli/cli.h"
+#include "cli/scoring.h"
+#include "core/clock.h"
+#include "core/fs.h"
+#include "data/csv_writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: finmaas predict --model M.fmm --data F.csv [--out P.csv] [--keep COL,...] [--stats]\n"
+    "\n"
+    "Scores each row of F.csv. Output columns: the --keep columns copied from the input (e.g. an\n"
+    "application id), then p_<class> for each class and label (classification) or prediction\n"
+    "(regression). Without --out the CSV goes to stdout. The input needs the model's feature\n"
+    "columns (finmaas inspect lists them); other columns are ignored. Categories not seen in\n"
+    "training are accepted (they add nothing to the score).\n"
+    "\n"
+    "  --model M.fmm      the model (required)\n"
+    "  --data F.csv       rows to score (required)\n"
+    "  --out P.csv        output file (default: stdout)\n"
+    "  --keep COL,...     input columns to copy to the output\n"
+    "  --stats            print {\"rows\":..,\"seconds\":{..}} as JSON on stderr\n";
+
+enum { OPT_MODEL = 1000, OPT_DATA, OPT_OUT, OPT_KEEP, OPT_STATS };
+
+static const struct option options[] = {
+    {"model", required_argument, NULL, OPT_MODEL}, {"data", required_argument, NULL, OPT_DATA},
+    {"out", required_argument, NULL, OPT_OUT},     {"keep", required_argument, NULL, OPT_KEEP},
+    {"stats", no_argument, NULL, OPT_STATS},       {NULL, 0, NULL, 0},
+};
+
+typedef struct timing {
+    double read, predict, write;
+} timing_t;
+
+static int write_header(fm_buf_t *out, const fm_model_t *m, char **keep, size_t nkeep) {
+    int rc = 0;
+    for (size_t k = 0; k < nkeep && !rc; k++) {
+        rc = fm_csv_write_field(out, keep[k], strlen(keep[k]));
+        if (!rc) rc = fm_buf_putc(out, ',');
+    }
+    if (m->task == FM_TASK_REGRESSION) return rc ? rc : fm_buf_puts(out, "prediction\n");
+    for (size_t c = 0; c < m->nclasses && !rc; c++) {
+        char name[512];
+        snprintf(name, sizeof name, "p_%s", m->classes[c]);
+        rc = fm_csv_write_field(out, name, strlen(name));
+        if (!rc) rc = fm_buf_putc(out, ',');
+    }
+    return rc ? rc : fm_buf_puts(out, "label\n");
+}
+
+/* Writes the rows of one chunk. keep_cols: chunk column index of each kept column. */
+static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chunk,
+                      const int *keep_cols, size_t nkeep, const double *pred) {
+    size_t width = fm_model_output_width(m);
+    int rc = 0;
+    for (size_t i = 0; i < chunk->nrows && !rc; i++) {
+        for (size_t k = 0; k < nkeep && !rc; k++) {
+            const fm_column_t *col = &chunk->columns[keep_cols[k]];
+            if (col->type == FM_COLUMN_CATEGORICAL) {
+                int32_t code = col->codes[i];
+                if (code >= 0)
+                    rc = fm_csv_write_field(out, fm_strdict_get(&col->dict, code),
+                                            col->dict.lens[code]);
+            } else if (col->values[i] == col->values[i]) {
+                rc = fm_buf_printf(out, "%.17g", col->values[i]);
+            }
+            if (!rc) rc = fm_buf_putc(out, ',');
+        }
+        const double *row = pred + i * width;
+        if (m->task == FM_TASK_REGRESSION) {
+            rc = rc ? rc : fm_buf_printf(out, "%.10g\n", row[0]);
+            continue;
+        }
+        if (m->task == FM_TASK_BINARY) {
+            if (!rc) rc = fm_buf_printf(out, "%.9g,%.9g,", 1.0 - row[0], row[0]);
+        } else {
+            for (size_t c = 0; c < width && !rc; c++) rc = fm_buf_printf(out, "%.9g,", row[c]);
+        }
+        const char *label = fm_model_label(m, row);
+        if (!rc) rc = fm_csv_write_field(out, label, strlen(label));
+        if (!rc) rc = fm_buf_putc(out, '\n');
+    }
+    return rc;
+}
+
+static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **keep, size_t nkeep,
+                        size_t *rows, timing_t *t, fm_error_t *err) {
+    fm_column_spec_t *extra = calloc(nkeep ? nkeep : 1, sizeof *extra);
+    int *keep_cols = calloc(nkeep ? nkeep : 1, sizeof *keep_cols);
+    double *pred = malloc(FM_SCORING_CHUNK_ROWS * fm_model_output_width(m) * sizeof *pred);
+    fm_buf_t out = FM_BUF_INIT;
+    fm_frame_reader_t *reader = NULL;
+    int rc = (extra && keep_cols && pred) ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
+    for (size_t k = 0; k < nkeep; k++) {
+        int p = fm_prep_find(m->prep, keep[k]);
+        extra[k] = (fm_column_spec_t){keep[k], p >= 0 ? m->prep->columns[p].type
+                                                      : FM_COLUMN_CATEGORICAL, 1};
+    }
+    if (!rc) rc = fm_scoring_open(m, data, extra, nkeep, &reader, err);
+    if (!rc && write_header(&out, m, keep, nkeep))
+        rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+    while (!rc) {
+        fm_frame_t *chunk = NULL;
+        double t0 = fm_clock_seconds();
+        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
+        double t1 = fm_clock_seconds();
+        t->read += t1 - t0;
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        for (size_t k = 0; k < nkeep; k++) keep_cols[k] = fm_frame_find(chunk, keep[k]);
+        rc = fm_model_predict_frame(m, chunk, pred, err);
+        double t2 = fm_clock_seconds();
+        t->predict += t2 - t1;
+        if (!rc && write_rows(&out, m, chunk, keep_cols, nkeep, pred))
+            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+        if (!rc && fm_csv_flush(&out, fp, 1 << 16))
+            rc = fm_error_set(err, FM_EIO, "cannot write the predictions");
+        t->write += fm_clock_seconds() - t2;
+        fm_frame_free(chunk);
+    }
+    if (!rc && fm_csv_flush(&out, fp, 0))
+        rc = fm_error_set(err, FM_EIO, "cannot write the predictions");
+    *rows = reader ? fm_frame_reader_rows(reader) : 0;
+    fm_frame_reader_close(reader);
+    fm_buf_free(&out);
+    free(pred);
+    free(keep_cols);
+    free(extra);
+    return rc;
+}
+
+int fm_cmd_predict(int argc, char **argv) {
+    if (fm_cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return FM_EXIT_OK;
+    }
+    const char *model_path = NULL, *data = NULL, *out_path = NULL;
+    char **keep = NULL;
+    size_t nkeep = 0;
+    int stats = 0, c;
+    while ((c = fm_cli_next_option("predict", argc, argv, options)) != -1) {
+        switch (c) {
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_OUT: out_path = optarg; break;
+        case OPT_KEEP:
+            fm_cli_free_list(keep);
+            keep = fm_cli_split_list(optarg, &nkeep);
+            break;
+        case OPT_STATS: stats = 1; break;
+        default: fm_cli_free_list(keep); return FM_EXIT_USAGE;
+        }
+    }
+    if (fm_cli_no_positional("predict", argc, argv)) return FM_EXIT_USAGE;
+    if (!model_path || !data) {
+        fm_cli_free_list(keep);
+        return fm_cli_usage_error("predict", "--%s is required", model_path ? "data" : "model");
+    }
+    double start = fm_clock_seconds();
+    fm_error_t err;
+    fm_error_clear(&err);
+    fm_model_t *model = NULL;
+    fm_atomic_file_t file = {0};
+    timing_t t = {0};
+    size_t rows = 0;
+    int rc = fm_model_load(model_path, &model, &err);
+    if (!rc && out_path) rc = fm_atomic_file_open(&file, out_path, 0, &err);
+    if (!rc) rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, &rows, &t, &err);
+    if (out_path) {
+        if (!rc)
+            rc = fm_atomic_file_commit(&file, &err);
+        else
+            fm_atomic_file_abort(&file);
+    } else if (!rc && fflush(stdout) != 0) {
+        rc = fm_error_set(&err, FM_EIO, "cannot write to standard output");
+    }
+    if (!rc && stats)
+        fprintf(stderr,
+                "{\"rows\": %zu, \"seconds\": {\"read\": %.6f, \"predict\": %.6f, \"write\": %.6f, "
+                "\"total\": %.6f}}\n",
+                rows, t.read, t.predict, t.write, fm_clock_seconds() - start);
+    int code = rc ? fm_cli_fail("predict", &err) : FM_EXIT_OK;
+    fm_model_free(model);
+    fm_cli_free_list(keep);
+    return code;
+}

@@ -1,0 +1,20 @@
+/*
+ * Internal to the command line: reading a CSV file in chunks with the columns a model needs,
+ * shared by `predict` and `eval`.
+ */
+#ifndef FM_CLI_SCORING_H
+#define FM_CLI_SCORING_H
+
+#include "model/model.h"
+
+#define FM_SCORING_CHUNK_ROWS 4096
+
+/*
+ * Opens path for chunked reading of the model's input columns (all required) followed by extra
+ * columns (their own required flags). A column both in the model and in extra is read once, with
+ * the model's type.
+ */
+int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                    size_t nextra, fm_frame_reader_t **out, fm_error_t *err);
+
+#endif
