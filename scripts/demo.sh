@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job: split the demo credit data (shipped in data/), train a credit-risk model on the
+# training part, and measure it on the held-out part. Outputs go to demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=build/finmaas
+out=demo-out
+mkdir -p "$out"
+
+echo "== split data/credit_data.csv 70/30, stratified by Status"
+$bin split --data data/credit_data.csv --stratify Status --test-fraction 0.3 --seed 42 \
+  --train-out "$out/train.csv" --test-out "$out/test.csv"
+
+echo "== train a neural network (MLP 32-16, Adam) to predict Status = bad"
+$bin train --data "$out/train.csv" --target Status --positive bad --model mlp --hidden 32,16 \
+  --optimizer adam --lr 0.001 --epochs 200 --batch 32 --seed 42 --out "$out/credit.fmm"
+
+echo "== metrics on the held-out test rows"
+$bin eval --model "$out/credit.fmm" --data "$out/test.csv"
+
+echo "== first predictions"
+$bin predict --model "$out/credit.fmm" --data "$out/test.csv" --out "$out/predictions.csv"
+head -5 "$out/predictions.csv"
+echo "model: $out/credit.fmm (finmaas inspect $out/credit.fmm describes it)"
