@@ -81,6 +81,7 @@ void fm_model_free(fm_model_t *model) {
     free(model->classes);
     fm_prep_free(model->prep);
     fm_net_free(model->net);
+    fm_net32_free(model->net32);
     cJSON_Delete(model->info);
     free(model);
 }
@@ -288,4 +289,20 @@ cJSON *fm_model_describe(const fm_model_t *m) {
         return NULL;
     }
     return d;
+}
+
+int fm_model_ready(fm_model_t *model, fm_error_t *err) {
+    if (!model->net) return fm_error_set(err, FM_EINVAL, "model has no network");
+    fm_net32_t *net32 = NULL;
+    int rc = fm_net32_new(model->net, &net32, err);
+    if (rc) return rc;
+    fm_net32_free(model->net32);
+    model->net32 = net32;
+    return FM_OK;
+}
+
+int fm_model_workspace_new(const fm_model_t *model, int max_rows, fm_net32_workspace_t **out,
+                           fm_error_t *err) {
+    if (!model->net32) return fm_error_set(err, FM_ESTATE, "model is not ready to predict");
+    return fm_net32_workspace_new(model->net32, max_rows, out, err);
 }

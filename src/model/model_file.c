@@ -276,6 +276,7 @@ static int model_from_tensors(const fm_tensor_file_t *tf, fm_model_t **out, fm_e
     }
     if (!rc) rc = read_network(d, tf, m, err);
     if (!rc) rc = fm_model_check(m, err);
+    if (!rc) rc = fm_model_ready(m, err);
     /* Everything not rebuilt from structure (created, training, validation, data, the version
      * that wrote the file, ...) stays with the model as its info. */
     for (cJSON *item = d->child, *next; !rc && item; item = next) {

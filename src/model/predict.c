@@ -13,14 +13,14 @@
  * enough that the encoded chunk stays in cache-sized memory for typical widths. */
 #define PREDICT_CHUNK_ROWS 1024
 
-void fm_model_predict_encoded(const fm_model_t *model, fm_net_workspace_t *ws, const double *x,
+void fm_model_predict_encoded(const fm_model_t *model, fm_net32_workspace_t *ws, const double *x,
                               size_t n, double *out) {
     size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
     /* fm_net_forward counts rows in an int. */
     const size_t step = (size_t)1 << 30;
     for (size_t done = 0; done < n;) {
         size_t b = n - done < step ? n - done : step;
-        fm_net_forward(model->net, ws, x + done * nf, (int)b, out + done * width);
+        fm_net32_forward(model->net32, ws, x + done * nf, (int)b, out + done * width);
         done += b;
     }
     if (model->task == FM_TASK_REGRESSION) {
@@ -36,12 +36,12 @@ int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, dou
     if (n == 0) return FM_OK;
     size_t chunk = n < PREDICT_CHUNK_ROWS ? n : PREDICT_CHUNK_ROWS;
     size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
-    fm_net_workspace_t *ws = NULL;
+    fm_net32_workspace_t *ws = NULL;
     int rc;
     /* A very wide network may not fit a full chunk's workspace; fm_net_forward then works
      * through the chunk in smaller batches. */
     for (int batch = (int)chunk;; batch /= 2) {
-        rc = fm_net_workspace_new(model->net, batch, &ws, err);
+        rc = fm_model_workspace_new(model, batch, &ws, err);
         if (rc != FM_ELIMIT || batch == 1) break;
     }
     if (rc) return rc;
@@ -60,7 +60,7 @@ int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, dou
     }
     free(rows);
     free(x);
-    fm_net_workspace_free(ws);
+    fm_net32_workspace_free(ws);
     return rc;
 }
 

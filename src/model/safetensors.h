@@ -28,8 +28,8 @@
 #include <cJSON.h>
 #include <stdint.h>
 
-#define FM_TENSOR_MAX_DIMS 8
-#define FM_SAFETENSORS_MAX_HEADER (100u << 20)
+#define FM_TENSOR_MAX_DIMS          8
+#define FM_SAFETENSORS_MAX_HEADER   (100u << 20)
 #define FM_SAFETENSORS_CHECKSUM_KEY "finmaas_checksum"
 
 typedef enum {
@@ -47,11 +47,11 @@ size_t fm_dtype_size(fm_dtype_t dtype);
 int fm_dtype_parse(const char *text, fm_dtype_t *out);
 
 typedef struct fm_tensor {
-    char *name;                          /* owned */
+    char *name; /* owned */
     fm_dtype_t dtype;
     int ndim;
     int64_t shape[FM_TENSOR_MAX_DIMS];
-    void *data;                          /* owned, nbytes, suitably aligned for dtype */
+    void *data; /* owned, nbytes, suitably aligned for dtype */
     size_t nbytes;
 } fm_tensor_t;
 

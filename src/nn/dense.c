@@ -166,3 +166,7 @@ void fm_dense_backward_naive(double *dinput, double *dweight, double *dbias, con
         }
     }
 }
+
+void fm_nn_set_threads(int threads) {
+    openblas_set_num_threads(threads > 0 ? threads : 1);
+}

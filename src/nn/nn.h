@@ -23,6 +23,9 @@
 
 #include <stddef.h>
 
+/* Sets the number of threads the BLAS kernels use (process-wide; call before work starts). */
+void fm_nn_set_threads(int threads);
+
 /* ---- Activations ------------------------------------------------------------------------- */
 
 typedef enum {
@@ -51,8 +54,8 @@ void fm_activation_backward(double *din, const double *dout, const double *out, 
 /* out[B,O] = in[B,I] . weight[I,O] + bias[O] (bias may be NULL). CBLAS dgemm. */
 void fm_dense_forward(double *out, const double *in, const double *weight, const double *bias,
                       int B, int I, int O);
-void fm_dense_forward_naive(double *out, const double *in, const double *weight,
-                            const double *bias, int B, int I, int O);
+void fm_dense_forward_naive(double *out, const double *in, const double *weight, const double *bias,
+                            int B, int I, int O);
 
 /*
  * Given dout[B,O] = dL/dout:
@@ -104,12 +107,12 @@ void fm_loss_backward(double *dlogits, const double *logits, const double *targe
 #define FM_NET_MAX_LAYERS 16
 
 typedef struct fm_net {
-    int nlayers;                            /* number of dense layers, 1..FM_NET_MAX_LAYERS */
-    int sizes[FM_NET_MAX_LAYERS + 1];       /* input width, hidden widths, output width */
-    fm_activation_t hidden;                 /* activation after every layer but the last */
-    fm_activation_t output;                 /* activation after the last layer */
+    int nlayers;                      /* number of dense layers, 1..FM_NET_MAX_LAYERS */
+    int sizes[FM_NET_MAX_LAYERS + 1]; /* input width, hidden widths, output width */
+    fm_activation_t hidden;           /* activation after every layer but the last */
+    fm_activation_t output;           /* activation after the last layer */
     size_t nparams;
-    double *params;                         /* owned */
+    double *params;                          /* owned */
     size_t weight_offset[FM_NET_MAX_LAYERS]; /* index of W_l in params */
     size_t bias_offset[FM_NET_MAX_LAYERS];   /* index of b_l in params */
 } fm_net_t;
@@ -154,6 +157,31 @@ double fm_net_gradients(const fm_net_t *net, fm_net_workspace_t *ws, const doubl
 
 /* Adds l2 * W to the weight entries of grads (biases untouched); returns (l2 / 2) * sum W^2. */
 double fm_net_add_l2(const fm_net_t *net, double l2, double *grads);
+
+/* ---- Single-precision inference ------------------------------------------------------- */
+
+/*
+ * A float copy of a trained network for prediction (see src/nn/infer32.c): hidden layers in
+ * float, the output activation in double. Read-only after creation: threads share one, each with
+ * its own fm_net32_workspace_t.
+ */
+typedef struct fm_net32 fm_net32_t;
+typedef struct fm_net32_workspace fm_net32_workspace_t;
+
+/* Copies net's parameters to float. *out is owned by the caller (fm_net32_free). */
+int fm_net32_new(const fm_net_t *net, fm_net32_t **out, fm_error_t *err);
+void fm_net32_free(fm_net32_t *net);
+/* Buffers for up to max_batch rows. One per thread. */
+int fm_net32_workspace_new(const fm_net32_t *net, int max_batch, fm_net32_workspace_t **out,
+                           fm_error_t *err);
+void fm_net32_workspace_free(fm_net32_workspace_t *ws);
+/* out[B, sizes[nlayers]] = the network's output for in[B, sizes[0]], in chunks of max_batch. */
+void fm_net32_forward(const fm_net32_t *net, fm_net32_workspace_t *ws, const double *in, int B,
+                      double *out);
+/* out[B,O] = in[B,I] . weight[I,O] in float (sgemm / sgemv), and its naive reference. */
+void fm_dense_forward_f32(float *out, const float *in, const float *weight, int B, int I, int O);
+void fm_dense_forward_f32_naive(float *out, const float *in, const float *weight, int B, int I,
+                                int O);
 
 /* ---- Optimisers -------------------------------------------------------------------------- */
 

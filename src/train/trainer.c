@@ -11,7 +11,6 @@
 #include "eval/metrics.h"
 #include "train/target.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +36,10 @@ void fm_train_options_defaults(fm_train_options_t *o) {
 /* Encoded rows with their targets and weights. */
 typedef struct dataset {
     size_t n;
-    double *x; /* n * nfeatures */
-    double *y; /* n * width: 0/1, one-hot, or standardised value */
-    double *w; /* n sample weights, or NULL */
-    int *label; /* classification: class index per row (for metrics) */
+    double *x;     /* n * nfeatures */
+    double *y;     /* n * width: 0/1, one-hot, or standardised value */
+    double *w;     /* n sample weights, or NULL */
+    int *label;    /* classification: class index per row (for metrics) */
     double *value; /* regression: raw target per row (for metrics) */
 } dataset_t;
 
@@ -74,9 +73,12 @@ typedef struct run {
 
 static const char *default_family(fm_task_t task) {
     switch (task) {
-    case FM_TASK_BINARY: return "logistic";
-    case FM_TASK_MULTICLASS: return "softmax";
-    case FM_TASK_REGRESSION: return "linear";
+    case FM_TASK_BINARY:
+        return "logistic";
+    case FM_TASK_MULTICLASS:
+        return "softmax";
+    case FM_TASK_REGRESSION:
+        return "linear";
     }
     return "mlp";
 }
@@ -86,8 +88,9 @@ static int check_family(const char *family, fm_task_t task, fm_error_t *err) {
     const char *wanted = default_family(task);
     if (!strcmp(family, "logistic") || !strcmp(family, "linear") || !strcmp(family, "softmax")) {
         if (!strcmp(family, wanted)) return FM_OK;
-        return fm_error_set(err, FM_EINVAL, "model '%s' does not fit a %s target (use '%s' or 'mlp')",
-                            family, fm_task_name(task), wanted);
+        return fm_error_set(err, FM_EINVAL,
+                            "model '%s' does not fit a %s target (use '%s' or 'mlp')", family,
+                            fm_task_name(task), wanted);
     }
     return fm_error_set(err, FM_EINVAL, "unknown model '%s' (logistic, linear, softmax, mlp)",
                         family);
@@ -104,8 +107,8 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
     if (o->weight_column) {
         r->weight_col = fm_frame_find(f, o->weight_column);
         if (r->weight_col < 0)
-            return fm_error_set(err, FM_EINVAL, "weight column '%s' is not in %s",
-                                o->weight_column, f->source);
+            return fm_error_set(err, FM_EINVAL, "weight column '%s' is not in %s", o->weight_column,
+                                f->source);
         if (f->columns[r->weight_col].type != FM_COLUMN_NUMERIC)
             return fm_error_set(err, FM_EDATA, "weight column '%s' is not numeric",
                                 o->weight_column);
@@ -115,7 +118,8 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
     for (size_t c = 0; c < f->ncols; c++) {
         if (c == target_col || (int)c == r->weight_col) continue;
         int dropped = 0;
-        for (size_t d = 0; d < o->ndrop; d++) dropped |= !strcmp(o->drop[d], f->columns[c].name);
+        for (size_t d = 0; d < o->ndrop; d++)
+            dropped |= !strcmp(o->drop[d], f->columns[c].name);
         if (!dropped) r->feature_cols[r->nfeature_cols++] = c;
     }
     if (r->nfeature_cols == 0)
@@ -157,7 +161,8 @@ static void compute_class_weights(run_t *r) {
         return;
     size_t k = r->target.nclasses;
     double counts[1024] = {0};
-    for (size_t i = 0; i < r->ntrain; i++) counts[r->target.label[r->train_rows[i]]] += 1.0;
+    for (size_t i = 0; i < r->ntrain; i++)
+        counts[r->target.label[r->train_rows[i]]] += 1.0;
     for (size_t c = 0; c < k; c++)
         r->class_weight[c] = counts[c] > 0 ? (double)r->ntrain / ((double)k * counts[c]) : 0.0;
     r->use_class_weight = 1;
@@ -168,7 +173,8 @@ static void compute_target_scaling(run_t *r) {
     r->target_std = 1.0;
     if (r->target.task != FM_TASK_REGRESSION) return;
     double sum = 0.0, sumsq = 0.0;
-    for (size_t i = 0; i < r->ntrain; i++) sum += r->target.value[r->train_rows[i]];
+    for (size_t i = 0; i < r->ntrain; i++)
+        sum += r->target.value[r->train_rows[i]];
     double mean = sum / (double)r->ntrain;
     for (size_t i = 0; i < r->ntrain; i++) {
         double d = r->target.value[r->train_rows[i]] - mean;
@@ -237,16 +243,23 @@ static int build_network(run_t *r, fm_rng_t *rng, fm_error_t *err) {
     if (!strcmp(r->family, "mlp")) {
         if (r->opt->nhidden < 1)
             return fm_error_set(err, FM_EINVAL, "model 'mlp' needs at least one hidden layer");
-        for (int h = 0; h < r->opt->nhidden; h++) sizes[nsizes++] = r->opt->hidden[h];
+        for (int h = 0; h < r->opt->nhidden; h++)
+            sizes[nsizes++] = r->opt->hidden[h];
     }
     sizes[nsizes++] = (int)r->width;
     switch (r->target.task) {
-    case FM_TASK_BINARY: m->loss = FM_LOSS_BINARY; break;
-    case FM_TASK_MULTICLASS: m->loss = FM_LOSS_CATEGORICAL; break;
-    case FM_TASK_REGRESSION: m->loss = FM_LOSS_MSE; break;
+    case FM_TASK_BINARY:
+        m->loss = FM_LOSS_BINARY;
+        break;
+    case FM_TASK_MULTICLASS:
+        m->loss = FM_LOSS_CATEGORICAL;
+        break;
+    case FM_TASK_REGRESSION:
+        m->loss = FM_LOSS_MSE;
+        break;
     }
-    int rc = fm_net_new(sizes, nsizes, r->opt->activation, fm_loss_activation(m->loss), &m->net,
-                        err);
+    int rc =
+        fm_net_new(sizes, nsizes, r->opt->activation, fm_loss_activation(m->loss), &m->net, err);
     if (rc) return rc;
     fm_net_init_weights(m->net, rng);
     return FM_OK;
@@ -260,15 +273,18 @@ typedef struct score {
 
 static const char *metric_name(fm_task_t task) {
     switch (task) {
-    case FM_TASK_BINARY: return "auc";
-    case FM_TASK_MULTICLASS: return "accuracy";
-    case FM_TASK_REGRESSION: return "rmse";
+    case FM_TASK_BINARY:
+        return "auc";
+    case FM_TASK_MULTICLASS:
+        return "accuracy";
+    case FM_TASK_REGRESSION:
+        return "rmse";
     }
     return "metric";
 }
 
-static score_t evaluate(const run_t *r, fm_net_workspace_t *ws, const dataset_t *d,
-                        double *logits, double *prob) {
+static score_t evaluate(const run_t *r, fm_net_workspace_t *ws, const dataset_t *d, double *logits,
+                        double *prob) {
     const fm_model_t *m = r->model;
     score_t s;
     fm_net_forward_logits(m->net, ws, d->x, (int)d->n, logits);
@@ -276,12 +292,15 @@ static score_t evaluate(const run_t *r, fm_net_workspace_t *ws, const dataset_t 
     memcpy(prob, logits, d->n * r->width * sizeof *prob);
     fm_activation_forward(prob, prob, (int)d->n, (int)r->width, fm_loss_activation(m->loss));
     switch (r->target.task) {
-    case FM_TASK_BINARY: s.metric = fm_metric_auc(prob, d->label, d->w, d->n); break;
+    case FM_TASK_BINARY:
+        s.metric = fm_metric_auc(prob, d->label, d->w, d->n);
+        break;
     case FM_TASK_MULTICLASS:
         s.metric = fm_metric_multiclass_accuracy(prob, d->label, d->w, d->n, r->width);
         break;
     case FM_TASK_REGRESSION:
-        for (size_t i = 0; i < d->n; i++) prob[i] = r->target_mean + r->target_std * prob[i];
+        for (size_t i = 0; i < d->n; i++)
+            prob[i] = r->target_mean + r->target_std * prob[i];
         s.metric = fm_metric_rmse(prob, d->value, d->w, d->n);
         break;
     }
@@ -289,13 +308,15 @@ static score_t evaluate(const run_t *r, fm_net_workspace_t *ws, const dataset_t 
 }
 
 /* The quality report for a data set with the final weights. */
-static cJSON *report(const run_t *r, const dataset_t *d, fm_net_workspace_t *ws, double *prob) {
+static cJSON *report(const run_t *r, const dataset_t *d, fm_net32_workspace_t *ws, double *prob) {
     fm_model_predict_encoded(r->model, ws, d->x, d->n, prob);
     switch (r->target.task) {
-    case FM_TASK_BINARY: return fm_metrics_binary_report(prob, d->label, d->w, d->n, 0.5);
+    case FM_TASK_BINARY:
+        return fm_metrics_binary_report(prob, d->label, d->w, d->n, 0.5);
     case FM_TASK_MULTICLASS:
         return fm_metrics_multiclass_report(prob, d->label, d->w, d->n, r->width);
-    case FM_TASK_REGRESSION: return fm_metrics_regression_report(prob, d->value, d->w, d->n);
+    case FM_TASK_REGRESSION:
+        return fm_metrics_regression_report(prob, d->value, d->w, d->n);
     }
     return NULL;
 }
@@ -344,7 +365,8 @@ static int optimise(run_t *r, fm_rng_t *rng, history_t *h, fm_error_t *err) {
     if ((rc = fm_optimizer_init(&opt, &o->optimizer, net->nparams, err))) goto done;
     if ((rc = fm_net_workspace_new(net, (int)batch, &ws, err))) goto done;
     if ((rc = fm_net_workspace_new(net, 1024, &eval_ws, err))) goto done;
-    for (size_t i = 0; i < r->ntrain; i++) order[i] = i;
+    for (size_t i = 0; i < r->ntrain; i++)
+        order[i] = i;
 
     fm_progress_t progress;
     fm_progress_init(&progress, o->progress, "epoch", o->epochs);
@@ -373,8 +395,8 @@ static int optimise(run_t *r, fm_rng_t *rng, history_t *h, fm_error_t *err) {
         if (!isfinite(train_loss) || train_loss > 1e6 * (fabs(initial_loss) + 1.0)) {
             fm_progress_abandon(&progress);
             rc = fm_error_set(err, FM_EDATA,
-                              "training diverged at epoch %d (loss is %g); try a lower --lr",
-                              epoch, train_loss);
+                              "training diverged at epoch %d (loss is %g); try a lower --lr", epoch,
+                              train_loss);
             goto done;
         }
         cJSON *entry = cJSON_CreateObject();
@@ -446,8 +468,8 @@ static cJSON *training_info(const run_t *r, const history_t *h) {
         cJSON_AddNumberToObject(opt, "epsilon", o->optimizer.epsilon);
     }
     cJSON_AddStringToObject(t, "loss", fm_loss_name(r->model->loss));
-    cJSON_AddNumberToObject(t, "batch", o->optimizer.kind == FM_OPT_GD ? (double)r->ntrain
-                                                                        : (double)o->batch);
+    cJSON_AddNumberToObject(t, "batch",
+                            o->optimizer.kind == FM_OPT_GD ? (double)r->ntrain : (double)o->batch);
     cJSON_AddNumberToObject(t, "max_epochs", o->epochs);
     cJSON_AddNumberToObject(t, "epochs_run", h->epochs_run);
     cJSON_AddNumberToObject(t, "best_epoch", h->best_epoch);
@@ -482,11 +504,11 @@ static cJSON *data_info(const run_t *r) {
 
 static int describe(run_t *r, const history_t *h, fm_error_t *err) {
     fm_model_t *m = r->model;
-    fm_net_workspace_t *ws = NULL;
+    fm_net32_workspace_t *ws = NULL;
     size_t n = r->ntrain > r->nvalid ? r->ntrain : r->nvalid;
     double *prob = malloc((n ? n : 1) * r->width * sizeof *prob);
-    int rc = prob ? fm_net_workspace_new(m->net, 1024, &ws, err)
-                  : fm_error_set(err, FM_ENOMEM, "out of memory");
+    int rc = prob ? fm_model_ready(m, err) : fm_error_set(err, FM_ENOMEM, "out of memory");
+    if (!rc) rc = fm_model_workspace_new(m, 1024, &ws, err);
     if (rc) {
         free(prob);
         return rc;
@@ -496,9 +518,9 @@ static int describe(run_t *r, const history_t *h, fm_error_t *err) {
     cJSON_AddStringToObject(m->info, "created", created);
     cJSON_AddItemToObject(m->info, "training", training_info(r, h));
     cJSON *v = cJSON_AddObjectToObject(m->info, "validation");
-    const char *scheme = r->nvalid == 0                           ? "none"
+    const char *scheme = r->nvalid == 0                         ? "none"
                          : r->target.task == FM_TASK_REGRESSION ? "random holdout"
-                                                                  : "stratified holdout";
+                                                                : "stratified holdout";
     cJSON_AddStringToObject(v, "scheme", scheme);
     cJSON_AddNumberToObject(v, "fraction", r->opt->valid_fraction);
     cJSON_AddNumberToObject(v, "rows", (double)r->nvalid);
@@ -506,7 +528,7 @@ static int describe(run_t *r, const history_t *h, fm_error_t *err) {
     if (r->nvalid) cJSON_AddItemToObject(v, "metrics", report(r, &r->valid, ws, prob));
     cJSON_AddItemToObject(v, "train_metrics", report(r, &r->train, ws, prob));
     cJSON_AddItemToObject(m->info, "data", data_info(r));
-    fm_net_workspace_free(ws);
+    fm_net32_workspace_free(ws);
     free(prob);
     return FM_OK;
 }
@@ -557,7 +579,7 @@ static int train_run(run_t *r, fm_error_t *err) {
     if ((rc = build_dataset(r, r->valid_rows, r->nvalid, &r->valid, err))) return rc;
     if ((rc = build_network(r, &rng, err))) return rc;
 
-    openblas_set_num_threads(o->threads);
+    fm_nn_set_threads(o->threads);
     history_t h = {cJSON_CreateArray(), 0, 0, 0, 0.0};
     if (!h.epochs) return fm_error_set(err, FM_ENOMEM, "out of memory");
     rc = optimise(r, &rng, &h, err);
