@@ -400,87 +400,103 @@ int fm_prep_encode_row(const fm_prep_t *prep, const fm_raw_value_t *values, doub
     return FM_OK;
 }
 
-/* Encodes one prep column for every selected row, reading frame column fc. */
-static int transform_column(const fm_prep_column_t *c, const fm_column_t *fc, const size_t *rows,
-                            size_t nrows, size_t nfeatures, double *out, fm_error_t *err) {
-    double *o = out + c->offset;
-    if (c->type == FM_COLUMN_NUMERIC && fc->type == FM_COLUMN_NUMERIC) {
-        for (size_t i = 0; i < nrows; i++, o += nfeatures) {
-            double v = fc->values[rows ? rows[i] : i];
-            if (isinf(v))
-                return fm_error_set(err, FM_EDATA, "column '%s': row %zu is not a finite number",
-                                    c->name, rows ? rows[i] : i);
-            put_numeric(c, v, o);
-        }
-        return FM_OK;
-    }
-    if (c->type == FM_COLUMN_CATEGORICAL && fc->type == FM_COLUMN_NUMERIC) {
-        for (size_t i = 0; i < nrows; i++, o += nfeatures) {
-            double v = fc->values[rows ? rows[i] : i];
-            if (isnan(v))
-                put_category(c, -1, 1, o);
-            else
-                put_category(c, category_of_number(c, v), 0, o);
-        }
-        return FM_OK;
-    }
-    /* A categorical frame column: translate its dictionary once, then look codes up per row. */
+/*
+ * How one prep column reads its frame column during fm_prep_transform. A categorical frame column
+ * has its dictionary translated once (to category ids, or to numbers for a numeric prep column),
+ * so encoding a cell is a table lookup.
+ */
+typedef struct plan {
+    const fm_prep_column_t *c;
+    const fm_column_t *fc;
+    int32_t *ids;    /* categorical from categorical: code -> category id, -2 for missing */
+    double *numbers; /* numeric from categorical: code -> number, NaN for missing */
+    int *bad;        /* numeric from categorical: code -> parse error, 0 when fine */
+    int32_t ndict;
+    int plain; /* numeric from numeric without indicator: the hot path, inlined below */
+    size_t offset;
+    double median, mean, std;
+} plan_t;
+
+static void plan_free(plan_t *p) {
+    free(p->ids);
+    free(p->numbers);
+    free(p->bad);
+}
+
+static int plan_column(plan_t *p, const fm_prep_column_t *c, const fm_column_t *fc,
+                       fm_error_t *err) {
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    p->fc = fc;
+    p->offset = c->offset;
+    p->median = c->median;
+    p->mean = c->mean;
+    p->std = c->std;
+    p->plain =
+        c->type == FM_COLUMN_NUMERIC && fc->type == FM_COLUMN_NUMERIC && !c->missing_indicator;
+    if (fc->type != FM_COLUMN_CATEGORICAL) return FM_OK;
     size_t ndict = fc->dict.count;
-    double *numbers = NULL;
-    int32_t *ids = NULL;
-    int *bad = NULL;
+    p->ndict = (int32_t)ndict;
     if (c->type == FM_COLUMN_NUMERIC) {
-        numbers = malloc((ndict ? ndict : 1) * sizeof *numbers);
-        bad = calloc(ndict ? ndict : 1, sizeof *bad);
+        p->numbers = malloc((ndict ? ndict : 1) * sizeof *p->numbers);
+        p->bad = calloc(ndict ? ndict : 1, sizeof *p->bad);
     } else {
-        ids = malloc((ndict ? ndict : 1) * sizeof *ids);
+        p->ids = malloc((ndict ? ndict : 1) * sizeof *p->ids);
     }
-    if ((c->type == FM_COLUMN_NUMERIC && (!numbers || !bad)) ||
-        (c->type != FM_COLUMN_NUMERIC && !ids)) {
-        free(numbers);
-        free(bad);
+    if (c->type == FM_COLUMN_NUMERIC ? (!p->numbers || !p->bad) : !p->ids) {
+        plan_free(p);
         return fm_error_set(err, FM_ENOMEM, "out of memory");
     }
     for (size_t id = 0; id < ndict; id++) {
         const char *s = fc->dict.strings[id];
         size_t n = fc->dict.lens[id];
-        if (ids) {
-            ids[id] = fm_value_is_missing(s, n) ? -2 : fm_strdict_find(&c->categories, s, n);
+        if (p->ids) {
+            p->ids[id] = fm_value_is_missing(s, n) ? -2 : fm_strdict_find(&c->categories, s, n);
         } else {
-            int rc = n ? fm_value_parse_number(s, n, &numbers[id]) : FM_EPARSE;
+            int rc = n ? fm_value_parse_number(s, n, &p->numbers[id]) : FM_EPARSE;
             if (rc && fm_value_is_missing(s, n))
-                numbers[id] = NAN;
+                p->numbers[id] = NAN;
             else if (rc)
-                bad[id] = rc;
+                p->bad[id] = rc;
         }
     }
-    int rc = FM_OK;
-    for (size_t i = 0; i < nrows; i++, o += nfeatures) {
-        size_t r = rows ? rows[i] : i;
-        int32_t code = fc->codes[r];
-        if (code >= (int32_t)ndict) {
-            rc = fm_error_set(err, FM_EDATA,
-                              "column '%s': row %zu has code %d outside its "
-                              "dictionary",
-                              c->name, r, (int)code);
-            break;
-        }
-        if (ids) {
-            int32_t id = code < 0 ? -2 : ids[code];
-            put_category(c, id < -1 ? -1 : id, id < -1, o);
-        } else if (code < 0) {
-            put_numeric(c, NAN, o);
-        } else if (bad[code]) {
-            rc = not_a_number(c, fc->dict.strings[code], fc->dict.lens[code], bad[code], err);
-            break;
+    return FM_OK;
+}
+
+/* Encodes the cell of frame row r into the column's block o. */
+static int encode_cell(const plan_t *p, size_t r, double *o, fm_error_t *err) {
+    const fm_prep_column_t *c = p->c;
+    const fm_column_t *fc = p->fc;
+    if (fc->type == FM_COLUMN_NUMERIC) {
+        double v = fc->values[r];
+        if (c->type == FM_COLUMN_NUMERIC) {
+            if (isinf(v))
+                return fm_error_set(err, FM_EDATA, "column '%s': row %zu is not a finite number",
+                                    c->name, r);
+            put_numeric(c, v, o);
+        } else if (isnan(v)) {
+            put_category(c, -1, 1, o);
         } else {
-            put_numeric(c, numbers[code], o);
+            put_category(c, category_of_number(c, v), 0, o);
         }
+        return FM_OK;
     }
-    free(numbers);
-    free(bad);
-    free(ids);
-    return rc;
+    int32_t code = fc->codes[r];
+    if (code >= p->ndict)
+        return fm_error_set(err, FM_EDATA,
+                            "column '%s': row %zu has code %d outside its dictionary", c->name, r,
+                            (int)code);
+    if (p->ids) {
+        int32_t id = code < 0 ? -2 : p->ids[code];
+        put_category(c, id < -1 ? -1 : id, id < -1, o);
+    } else if (code < 0) {
+        put_numeric(c, NAN, o);
+    } else if (p->bad[code]) {
+        return not_a_number(c, fc->dict.strings[code], fc->dict.lens[code], p->bad[code], err);
+    } else {
+        put_numeric(c, p->numbers[code], o);
+    }
+    return FM_OK;
 }
 
 int fm_prep_transform(const fm_prep_t *prep, const fm_frame_t *frame, const size_t *rows,
@@ -492,16 +508,37 @@ int fm_prep_transform(const fm_prep_t *prep, const fm_frame_t *frame, const size
         if (rows[i] >= frame->nrows)
             return fm_error_set(err, FM_EINVAL, "row index %zu outside the frame (%zu rows)",
                                 rows[i], frame->nrows);
-    for (size_t k = 0; k < prep->ncolumns; k++) {
-        const fm_prep_column_t *c = &prep->columns[k];
+    plan_t *plans = calloc(prep->ncolumns ? prep->ncolumns : 1, sizeof *plans);
+    if (!plans) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    int rc = FM_OK;
+    size_t planned = 0;
+    for (; planned < prep->ncolumns && !rc; planned++) {
+        const fm_prep_column_t *c = &prep->columns[planned];
         int idx = fm_frame_find(frame, c->name);
-        if (idx < 0)
-            return fm_error_set(err, FM_ENOTFOUND, "%s: column '%s' not found",
-                                frame->source ? frame->source : "input", c->name);
-        int rc = transform_column(c, &frame->columns[idx], rows, nrows, prep->nfeatures, out, err);
-        if (rc) return rc;
+        if (idx < 0) {
+            rc = fm_error_set(err, FM_ENOTFOUND, "%s: column '%s' not found",
+                              frame->source ? frame->source : "input", c->name);
+            break;
+        }
+        rc = plan_column(&plans[planned], c, &frame->columns[idx], err);
     }
-    return FM_OK;
+    /* Row by row, so the output is written in order and stays in cache. */
+    for (size_t i = 0; i < nrows && !rc; i++) {
+        size_t r = rows ? rows[i] : i;
+        double *o = out + i * prep->nfeatures;
+        for (size_t k = 0; k < prep->ncolumns && !rc; k++) {
+            const plan_t *p = &plans[k];
+            double v;
+            if (p->plain && !isinf(v = p->fc->values[r]))
+                o[p->offset] = ((isnan(v) ? p->median : v) - p->mean) / p->std;
+            else
+                rc = encode_cell(p, r, o + p->offset, err);
+        }
+    }
+    for (size_t k = 0; k < planned; k++)
+        plan_free(&plans[k]);
+    free(plans);
+    return rc;
 }
 
 const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, size_t size) {
