@@ -2,6 +2,7 @@
  * Shared helpers of the commands: error lines, exit codes, number and list parsing.
  */
 #include "cli/cli.h"
+#include "nn/nn.h"
 
 #include <errno.h>
 #include <math.h>
@@ -44,8 +45,8 @@ int fm_cli_parse_double(const char *command, const char *option, const char *tex
     return 0;
 }
 
-int fm_cli_parse_long(const char *command, const char *option, const char *text, long min,
-                      long max, long *out) {
+int fm_cli_parse_long(const char *command, const char *option, const char *text, long min, long max,
+                      long *out) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -60,7 +61,8 @@ int fm_cli_parse_long(const char *command, const char *option, const char *text,
 
 char **fm_cli_split_list(const char *text, size_t *count) {
     size_t n = 1;
-    for (const char *p = text; *p; p++) n += *p == ',';
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
     char **list = calloc(n + 1, sizeof *list);
     if (!list) return NULL;
     size_t k = 0;
@@ -86,7 +88,8 @@ char **fm_cli_split_list(const char *text, size_t *count) {
 
 void fm_cli_free_list(char **list) {
     if (!list) return;
-    for (char **p = list; *p; p++) free(*p);
+    for (char **p = list; *p; p++)
+        free(*p);
     free(list);
 }
 
@@ -118,5 +121,12 @@ int fm_cli_no_positional(const char *command, int argc, char **argv) {
                            argv[optind], command);
         return -1;
     }
+    return 0;
+}
+
+int fm_cli_set_threads(const char *command, const char *text) {
+    long threads;
+    if (fm_cli_parse_long(command, "threads", text, 1, 256, &threads)) return -1;
+    fm_nn_set_threads((int)threads);
     return 0;
 }

@@ -31,8 +31,10 @@ int fm_cli_exit_code(int code);
 /* Option parsing helpers: on bad text they print the usage error and return -1. */
 int fm_cli_parse_double(const char *command, const char *option, const char *text, double min,
                         double max, double *out);
-int fm_cli_parse_long(const char *command, const char *option, const char *text, long min,
-                      long max, long *out);
+int fm_cli_parse_long(const char *command, const char *option, const char *text, long min, long max,
+                      long *out);
+/* Parses --threads (1..256) and sets the BLAS thread count; -1 after printing the error. */
+int fm_cli_set_threads(const char *command, const char *text);
 /* Splits "a,b,c" into a new NULL-terminated array of new strings (free with fm_cli_free_list). */
 char **fm_cli_split_list(const char *text, size_t *count);
 void fm_cli_free_list(char **list);

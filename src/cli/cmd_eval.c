@@ -20,11 +20,13 @@ static const char usage[] =
     "\n"
     "  --model M.fmm      the model (required)\n"
     "  --data F.csv       labelled rows (required)\n"
-    "  --threshold X      binary: predicted positive when P(positive) >= X (default 0.5)\n";
+    "  --threshold X      binary: predicted positive when P(positive) >= X (default 0.5)\n"
+    "  --threads N        BLAS threads (default 1)\n";
 
-enum { OPT_MODEL = 1000, OPT_DATA, OPT_THRESHOLD };
+enum { OPT_THREADS = 999, OPT_MODEL = 1000, OPT_DATA, OPT_THRESHOLD };
 
 static const struct option options[] = {
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"model", required_argument, NULL, OPT_MODEL},
     {"data", required_argument, NULL, OPT_DATA},
     {"threshold", required_argument, NULL, OPT_THRESHOLD},
@@ -43,7 +45,8 @@ typedef struct collected {
 static int grow(collected_t *c, size_t extra) {
     if (c->n + extra <= c->cap) return 0;
     size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->n + extra) cap *= 2;
+    while (cap < c->n + extra)
+        cap *= 2;
     double *pred = realloc(c->pred, cap * c->width * sizeof *pred);
     if (!pred) return -1;
     c->pred = pred;
@@ -96,10 +99,10 @@ static int evaluate_file(const fm_model_t *m, const char *data, double threshold
     collected_t c = {0};
     c.width = fm_model_output_width(m);
     fm_strdict_t classes = FM_STRDICT_INIT;
-    for (size_t k = 0; k < m->nclasses; k++) fm_strdict_intern(&classes, m->classes[k],
-                                                                strlen(m->classes[k]));
-    fm_column_type_t ttype = m->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC
-                                                           : FM_COLUMN_CATEGORICAL;
+    for (size_t k = 0; k < m->nclasses; k++)
+        fm_strdict_intern(&classes, m->classes[k], strlen(m->classes[k]));
+    fm_column_type_t ttype =
+        m->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL;
     fm_column_spec_t target = {m->target, ttype, 1};
     fm_frame_reader_t *reader = NULL;
     double *pred = malloc(FM_SCORING_CHUNK_ROWS * c.width * sizeof *pred);
@@ -133,8 +136,10 @@ static int evaluate_file(const fm_model_t *m, const char *data, double threshold
             *report = fm_metrics_regression_report(c.pred, c.value, NULL, c.n);
             break;
         }
-        if (!*report) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        else cJSON_AddNumberToObject(*report, "rows_missing_target", (double)c.missing);
+        if (!*report)
+            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+        else
+            cJSON_AddNumberToObject(*report, "rows_missing_target", (double)c.missing);
     }
     fm_frame_reader_close(reader);
     fm_strdict_free(&classes);
@@ -153,15 +158,24 @@ int fm_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL;
     double threshold = 0.5;
     int c;
+    fm_nn_set_threads(1);
     while ((c = fm_cli_next_option("eval", argc, argv, options)) != -1) {
         switch (c) {
-        case OPT_MODEL: model_path = optarg; break;
-        case OPT_DATA: data = optarg; break;
+        case OPT_MODEL:
+            model_path = optarg;
+            break;
+        case OPT_DATA:
+            data = optarg;
+            break;
+        case OPT_THREADS:
+            if (fm_cli_set_threads("eval", optarg)) return FM_EXIT_USAGE;
+            break;
         case OPT_THRESHOLD:
             if (fm_cli_parse_double("eval", "threshold", optarg, 0.0, 1.0, &threshold))
                 return FM_EXIT_USAGE;
             break;
-        default: return FM_EXIT_USAGE;
+        default:
+            return FM_EXIT_USAGE;
         }
     }
     if (fm_cli_no_positional("eval", argc, argv)) return FM_EXIT_USAGE;

@@ -26,14 +26,19 @@ static const char usage[] =
     "  --data F.csv       rows to score (required)\n"
     "  --out P.csv        output file (default: stdout)\n"
     "  --keep COL,...     input columns to copy to the output\n"
-    "  --stats            print {\"rows\":..,\"seconds\":{..}} as JSON on stderr\n";
+    "  --stats            print {\"rows\":..,\"seconds\":{..}} as JSON on stderr\n"
+    "  --threads N        BLAS threads (default 1)\n";
 
-enum { OPT_MODEL = 1000, OPT_DATA, OPT_OUT, OPT_KEEP, OPT_STATS };
+enum { OPT_THREADS = 999, OPT_MODEL = 1000, OPT_DATA, OPT_OUT, OPT_KEEP, OPT_STATS };
 
 static const struct option options[] = {
-    {"model", required_argument, NULL, OPT_MODEL}, {"data", required_argument, NULL, OPT_DATA},
-    {"out", required_argument, NULL, OPT_OUT},     {"keep", required_argument, NULL, OPT_KEEP},
-    {"stats", no_argument, NULL, OPT_STATS},       {NULL, 0, NULL, 0},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"keep", required_argument, NULL, OPT_KEEP},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct timing {
@@ -82,7 +87,8 @@ static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chun
         if (m->task == FM_TASK_BINARY) {
             if (!rc) rc = fm_buf_printf(out, "%.9g,%.9g,", 1.0 - row[0], row[0]);
         } else {
-            for (size_t c = 0; c < width && !rc; c++) rc = fm_buf_printf(out, "%.9g,", row[c]);
+            for (size_t c = 0; c < width && !rc; c++)
+                rc = fm_buf_printf(out, "%.9g,", row[c]);
         }
         const char *label = fm_model_label(m, row);
         if (!rc) rc = fm_csv_write_field(out, label, strlen(label));
@@ -101,8 +107,8 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
     int rc = (extra && keep_cols && pred) ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
     for (size_t k = 0; k < nkeep; k++) {
         int p = fm_prep_find(m->prep, keep[k]);
-        extra[k] = (fm_column_spec_t){keep[k], p >= 0 ? m->prep->columns[p].type
-                                                      : FM_COLUMN_CATEGORICAL, 1};
+        extra[k] = (fm_column_spec_t){keep[k],
+                                      p >= 0 ? m->prep->columns[p].type : FM_COLUMN_CATEGORICAL, 1};
     }
     if (!rc) rc = fm_scoring_open(m, data, extra, nkeep, &reader, err);
     if (!rc && write_header(&out, m, keep, nkeep))
@@ -117,7 +123,8 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
             rc = got;
             break;
         }
-        for (size_t k = 0; k < nkeep; k++) keep_cols[k] = fm_frame_find(chunk, keep[k]);
+        for (size_t k = 0; k < nkeep; k++)
+            keep_cols[k] = fm_frame_find(chunk, keep[k]);
         rc = fm_model_predict_frame(m, chunk, pred, err);
         double t2 = fm_clock_seconds();
         t->predict += t2 - t1;
@@ -148,17 +155,31 @@ int fm_cmd_predict(int argc, char **argv) {
     char **keep = NULL;
     size_t nkeep = 0;
     int stats = 0, c;
+    fm_nn_set_threads(1);
     while ((c = fm_cli_next_option("predict", argc, argv, options)) != -1) {
         switch (c) {
-        case OPT_MODEL: model_path = optarg; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_OUT: out_path = optarg; break;
+        case OPT_MODEL:
+            model_path = optarg;
+            break;
+        case OPT_DATA:
+            data = optarg;
+            break;
+        case OPT_OUT:
+            out_path = optarg;
+            break;
         case OPT_KEEP:
             fm_cli_free_list(keep);
             keep = fm_cli_split_list(optarg, &nkeep);
             break;
-        case OPT_STATS: stats = 1; break;
-        default: fm_cli_free_list(keep); return FM_EXIT_USAGE;
+        case OPT_THREADS:
+            if (fm_cli_set_threads("predict", optarg)) return FM_EXIT_USAGE;
+            break;
+        case OPT_STATS:
+            stats = 1;
+            break;
+        default:
+            fm_cli_free_list(keep);
+            return FM_EXIT_USAGE;
         }
     }
     if (fm_cli_no_positional("predict", argc, argv)) return FM_EXIT_USAGE;
@@ -175,7 +196,8 @@ int fm_cmd_predict(int argc, char **argv) {
     size_t rows = 0;
     int rc = fm_model_load(model_path, &model, &err);
     if (!rc && out_path) rc = fm_atomic_file_open(&file, out_path, 0, &err);
-    if (!rc) rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, &rows, &t, &err);
+    if (!rc)
+        rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, &rows, &t, &err);
     if (out_path) {
         if (!rc)
             rc = fm_atomic_file_commit(&file, &err);

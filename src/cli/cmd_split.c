@@ -56,8 +56,10 @@ static int read_strata(const split_args_t *a, int32_t **strata, size_t *nrows, i
     const size_t *lens;
     int rc = fm_csv_open(a->data, &csv, err);
     int got = rc ? rc : fm_csv_next(csv, &fields, &lens, &ncols, err);
-    if (got == 0) rc = fm_error_set(err, FM_EDATA, "%s: empty file", a->data);
-    else if (got < 0) rc = got;
+    if (got == 0)
+        rc = fm_error_set(err, FM_EDATA, "%s: empty file", a->data);
+    else if (got < 0)
+        rc = got;
     if (!rc && a->stratify) {
         for (size_t c = 0; c < ncols; c++)
             if (!strcmp(fields[c], a->stratify)) col = (long)c;
@@ -126,8 +128,7 @@ static int write_parts(const split_args_t *a, const unsigned char *in_test, fm_e
             break;
         }
         int header = row == 0;
-        if (header || !in_test[row - 1])
-            rc = fm_csv_write_record(&train_buf, fields, lens, nf);
+        if (header || !in_test[row - 1]) rc = fm_csv_write_record(&train_buf, fields, lens, nf);
         if (!rc && (header || in_test[row - 1]))
             rc = fm_csv_write_record(&test_buf, fields, lens, nf);
         if (rc) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -158,10 +159,18 @@ int fm_cmd_split(int argc, char **argv) {
     int c;
     while ((c = fm_cli_next_option("split", argc, argv, options)) != -1) {
         switch (c) {
-        case OPT_DATA: a.data = optarg; break;
-        case OPT_TRAIN_OUT: a.train_out = optarg; break;
-        case OPT_TEST_OUT: a.test_out = optarg; break;
-        case OPT_STRATIFY: a.stratify = optarg; break;
+        case OPT_DATA:
+            a.data = optarg;
+            break;
+        case OPT_TRAIN_OUT:
+            a.train_out = optarg;
+            break;
+        case OPT_TEST_OUT:
+            a.test_out = optarg;
+            break;
+        case OPT_STRATIFY:
+            a.stratify = optarg;
+            break;
         case OPT_FRACTION:
             if (fm_cli_parse_double("split", "test-fraction", optarg, 0.01, 0.99, &a.fraction))
                 return FM_EXIT_USAGE;
@@ -170,13 +179,16 @@ int fm_cmd_split(int argc, char **argv) {
             if (fm_cli_parse_long("split", "seed", optarg, 0, 0x7fffffffL, &a.seed))
                 return FM_EXIT_USAGE;
             break;
-        default: return FM_EXIT_USAGE;
+        default:
+            return FM_EXIT_USAGE;
         }
     }
     if (fm_cli_no_positional("split", argc, argv)) return FM_EXIT_USAGE;
     if (!a.data || !a.train_out || !a.test_out)
         return fm_cli_usage_error("split", "--%s is required",
-                                  !a.data ? "data" : !a.train_out ? "train-out" : "test-out");
+                                  !a.data        ? "data"
+                                  : !a.train_out ? "train-out"
+                                                 : "test-out");
     fm_error_t err;
     fm_error_clear(&err);
     int32_t *strata = NULL;
@@ -191,7 +203,8 @@ int fm_cmd_split(int argc, char **argv) {
                                  &nsecond, &err);
     if (!rc && !(in_test = calloc(n, 1))) rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
     if (!rc) {
-        for (size_t i = 0; i < nsecond; i++) in_test[second[i]] = 1;
+        for (size_t i = 0; i < nsecond; i++)
+            in_test[second[i]] = 1;
         rc = write_parts(&a, in_test, &err);
     }
     if (!rc) {

@@ -23,16 +23,19 @@ static const char usage[] =
     "  --positive VALUE        binary: the positive class (default: the second in sorted order)\n"
     "  --task T                binary | multiclass | regression (default: from the target)\n"
     "  --drop COL,...          columns to leave out (ids, leaky or protected columns)\n"
-    "  --schema S.json         column types that override inference: {\"col\": \"numeric\"|\"categorical\"}\n"
+    "  --schema S.json         column types that override inference: {\"col\": "
+    "\"numeric\"|\"categorical\"}\n"
     "  --weight-column COL     numeric column of sample weights\n"
     "  --class-weight W        none | balanced (default none)\n"
     "  --missing-indicators    add a 0/1 '<col>_missing' feature for columns with missing values\n"
-    "  --max-categories N      one-hot at most N most frequent categories per column (default 100)\n"
+    "  --max-categories N      one-hot at most N most frequent categories per column (default "
+    "100)\n"
     "model:\n"
     "  --model M               logistic | linear | softmax | mlp (default: logistic for binary,\n"
     "                          softmax for multiclass, linear for regression)\n"
     "  --hidden 32,16          mlp hidden layer widths (default 32,16)\n"
-    "  --activation A          mlp hidden activation: relu | tanh | sigmoid | identity (default relu)\n"
+    "  --activation A          mlp hidden activation: relu | tanh | sigmoid | identity (default "
+    "relu)\n"
     "training:\n"
     "  --optimizer O           gd | sgd | adam (default adam)\n"
     "  --lr X                  learning rate (default 0.001 for adam, 0.01 for sgd and gd)\n"
@@ -41,7 +44,8 @@ static const char usage[] =
     "  --epochs N              maximum passes over the data (default 200)\n"
     "  --batch N               mini-batch rows (default 32; gd uses all rows)\n"
     "  --l2 X                  L2 penalty: loss + (X/2) sum of squared weights (default 0.0001)\n"
-    "  --valid-fraction X      share held out (stratified) for early stopping (default 0.2; 0: none)\n"
+    "  --valid-fraction X      share held out (stratified) for early stopping (default 0.2; 0: "
+    "none)\n"
     "  --patience N            epochs without improvement before stopping (default 10)\n"
     "  --seed N                random seed (default 42); same seed and threads, same model\n"
     "  --threads N             BLAS threads (default 1)\n"
@@ -50,10 +54,32 @@ static const char usage[] =
     "  --quiet                 no progress on stderr\n";
 
 enum {
-    OPT_DATA = 1000, OPT_TARGET, OPT_POSITIVE, OPT_TASK, OPT_DROP, OPT_SCHEMA, OPT_WEIGHT_COLUMN,
-    OPT_CLASS_WEIGHT, OPT_MISSING_INDICATORS, OPT_MAX_CATEGORIES, OPT_MODEL, OPT_HIDDEN,
-    OPT_ACTIVATION, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_EPOCHS, OPT_BATCH,
-    OPT_L2, OPT_VALID_FRACTION, OPT_PATIENCE, OPT_SEED, OPT_THREADS, OPT_OUT, OPT_QUIET
+    OPT_DATA = 1000,
+    OPT_TARGET,
+    OPT_POSITIVE,
+    OPT_TASK,
+    OPT_DROP,
+    OPT_SCHEMA,
+    OPT_WEIGHT_COLUMN,
+    OPT_CLASS_WEIGHT,
+    OPT_MISSING_INDICATORS,
+    OPT_MAX_CATEGORIES,
+    OPT_MODEL,
+    OPT_HIDDEN,
+    OPT_ACTIVATION,
+    OPT_OPTIMIZER,
+    OPT_LR,
+    OPT_MOMENTUM,
+    OPT_NESTEROV,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_L2,
+    OPT_VALID_FRACTION,
+    OPT_PATIENCE,
+    OPT_SEED,
+    OPT_THREADS,
+    OPT_OUT,
+    OPT_QUIET
 };
 
 static const struct option options[] = {
@@ -109,8 +135,9 @@ static int parse_hidden(const char *text, fm_train_options_t *o) {
     o->nhidden = (int)n;
     fm_cli_free_list(parts);
     if (!ok)
-        fm_cli_usage_error("train", "--hidden must be 1 to %d comma-separated widths in "
-                                    "[1, 65536], got '%s'",
+        fm_cli_usage_error("train",
+                           "--hidden must be 1 to %d comma-separated widths in "
+                           "[1, 65536], got '%s'",
                            FM_NET_MAX_LAYERS - 1, text);
     return ok ? 0 : -1;
 }
@@ -126,14 +153,21 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     int nesterov = 0;
     while ((c = fm_cli_next_option("train", argc, argv, options)) != -1) {
         switch (c) {
-        case OPT_DATA: a->data = optarg; break;
-        case OPT_TARGET: o->target = optarg; break;
-        case OPT_POSITIVE: o->positive = optarg; break;
+        case OPT_DATA:
+            a->data = optarg;
+            break;
+        case OPT_TARGET:
+            o->target = optarg;
+            break;
+        case OPT_POSITIVE:
+            o->positive = optarg;
+            break;
         case OPT_TASK: {
             fm_task_t task;
             if (fm_task_parse(optarg, &task))
-                return fm_cli_usage_error("train", "--task must be binary, multiclass or "
-                                                   "regression, got '%s'",
+                return fm_cli_usage_error("train",
+                                          "--task must be binary, multiclass or "
+                                          "regression, got '%s'",
                                           optarg);
             o->task = (int)task;
             break;
@@ -143,32 +177,42 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             a->drop = fm_cli_split_list(optarg, &a->ndrop);
             if (!a->drop) return FM_EXIT_FAILURE;
             break;
-        case OPT_SCHEMA: a->schema = optarg; break;
-        case OPT_WEIGHT_COLUMN: o->weight_column = optarg; break;
+        case OPT_SCHEMA:
+            a->schema = optarg;
+            break;
+        case OPT_WEIGHT_COLUMN:
+            o->weight_column = optarg;
+            break;
         case OPT_CLASS_WEIGHT:
             if (!strcmp(optarg, "balanced"))
                 o->class_weight = FM_CLASS_WEIGHT_BALANCED;
             else if (!strcmp(optarg, "none"))
                 o->class_weight = FM_CLASS_WEIGHT_NONE;
             else
-                return fm_cli_usage_error("train", "--class-weight must be none or balanced, got "
-                                                   "'%s'",
+                return fm_cli_usage_error("train",
+                                          "--class-weight must be none or balanced, got "
+                                          "'%s'",
                                           optarg);
             break;
-        case OPT_MISSING_INDICATORS: o->prep.missing_indicators = 1; break;
+        case OPT_MISSING_INDICATORS:
+            o->prep.missing_indicators = 1;
+            break;
         case OPT_MAX_CATEGORIES:
             if (fm_cli_parse_long("train", "max-categories", optarg, 1, 100000, &l))
                 return FM_EXIT_USAGE;
             o->prep.max_categories = (size_t)l;
             break;
-        case OPT_MODEL: o->family = optarg; break;
+        case OPT_MODEL:
+            o->family = optarg;
+            break;
         case OPT_HIDDEN:
             if (parse_hidden(optarg, o)) return FM_EXIT_USAGE;
             break;
         case OPT_ACTIVATION:
             if (fm_activation_parse(optarg, &o->activation) || o->activation == FM_ACT_SOFTMAX)
-                return fm_cli_usage_error("train", "--activation must be relu, tanh, sigmoid or "
-                                                   "identity, got '%s'",
+                return fm_cli_usage_error("train",
+                                          "--activation must be relu, tanh, sigmoid or "
+                                          "identity, got '%s'",
                                           optarg);
             break;
         case OPT_OPTIMIZER:
@@ -184,7 +228,9 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             if (fm_cli_parse_double("train", "momentum", optarg, 0.0, 0.9999, &momentum))
                 return FM_EXIT_USAGE;
             break;
-        case OPT_NESTEROV: nesterov = 1; break;
+        case OPT_NESTEROV:
+            nesterov = 1;
+            break;
         case OPT_EPOCHS:
             if (fm_cli_parse_long("train", "epochs", optarg, 1, 1000000, &l)) return FM_EXIT_USAGE;
             o->epochs = (int)l;
@@ -203,20 +249,27 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             o->valid_fraction = d;
             break;
         case OPT_PATIENCE:
-            if (fm_cli_parse_long("train", "patience", optarg, 1, 1000000, &l)) return FM_EXIT_USAGE;
+            if (fm_cli_parse_long("train", "patience", optarg, 1, 1000000, &l))
+                return FM_EXIT_USAGE;
             o->patience = (int)l;
             break;
         case OPT_SEED:
-            if (fm_cli_parse_long("train", "seed", optarg, 0, 0x7fffffffL, &l)) return FM_EXIT_USAGE;
+            if (fm_cli_parse_long("train", "seed", optarg, 0, 0x7fffffffL, &l))
+                return FM_EXIT_USAGE;
             o->seed = (uint64_t)l;
             break;
         case OPT_THREADS:
             if (fm_cli_parse_long("train", "threads", optarg, 1, 256, &l)) return FM_EXIT_USAGE;
             o->threads = (int)l;
             break;
-        case OPT_OUT: a->out = optarg; break;
-        case OPT_QUIET: a->quiet = 1; break;
-        default: return FM_EXIT_USAGE;
+        case OPT_OUT:
+            a->out = optarg;
+            break;
+        case OPT_QUIET:
+            a->quiet = 1;
+            break;
+        default:
+            return FM_EXIT_USAGE;
         }
     }
     if (fm_cli_no_positional("train", argc, argv)) return FM_EXIT_USAGE;
@@ -227,7 +280,8 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     if (a->lr_given) o->optimizer.lr = lr;
     if (momentum > 0 || nesterov) {
         if (kind != FM_OPT_SGD)
-            return fm_cli_usage_error("train", "--momentum and --nesterov apply to --optimizer sgd");
+            return fm_cli_usage_error("train",
+                                      "--momentum and --nesterov apply to --optimizer sgd");
         o->optimizer.momentum = momentum;
         o->optimizer.nesterov = nesterov;
     }

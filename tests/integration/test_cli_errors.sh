@@ -109,6 +109,13 @@ printf 'not a model' >"$dir/junk.fmm"
 expect_error "junk.fmm" "" -- "$bin" inspect "$dir/junk.fmm"
 expect_error "expected exactly one model file" "" -- "$bin" inspect
 
+# Progress: plain lines when stderr is not a terminal, a redrawn bar when it is.
+"$bin" train --data "$dir/good.csv" --target y --epochs 3 --out "$out" >/dev/null 2>"$dir/progress"
+grep -q '^epoch 3/3 loss .* val_loss .* val_auc' "$dir/progress" || fail "no plain progress lines: $(cat "$dir/progress")"
+grep -q $'\r' "$dir/progress" && fail "plain progress contains carriage returns"
+script -qfec "$bin train --data $dir/good.csv --target y --epochs 3 --out $out >/dev/null" /dev/null >"$dir/tty" 2>&1
+grep -aq $'\r.*epoch 3/3 \\[' "$dir/tty" || fail "no progress bar on a terminal: $(od -c "$dir/tty" | head -5)"
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"
     exit 1
