@@ -13,7 +13,8 @@ int fm_buf_reserve(fm_buf_t *b, size_t extra) {
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return FM_OK;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *p = realloc(b->data, cap);
     if (!p) return FM_ENOMEM;
     b->data = p;
@@ -66,11 +67,21 @@ int fm_buf_json_string(fm_buf_t *b, const char *s, size_t n) {
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': rc = fm_buf_append(b, "\\\"", 2); break;
-        case '\\': rc = fm_buf_append(b, "\\\\", 2); break;
-        case '\n': rc = fm_buf_append(b, "\\n", 2); break;
-        case '\r': rc = fm_buf_append(b, "\\r", 2); break;
-        case '\t': rc = fm_buf_append(b, "\\t", 2); break;
+        case '"':
+            rc = fm_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = fm_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = fm_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = fm_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = fm_buf_append(b, "\\t", 2);
+            break;
         default:
             if (c < 0x20) {
                 char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

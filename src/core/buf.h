@@ -14,7 +14,8 @@ typedef struct fm_buf {
     size_t cap; /* bytes allocated */
 } fm_buf_t;
 
-#define FM_BUF_INIT {NULL, 0, 0}
+#define FM_BUF_INIT                                                                                \
+    { NULL, 0, 0 }
 
 /* Makes room for at least extra more bytes. Returns 0 or FM_ENOMEM. */
 int fm_buf_reserve(fm_buf_t *b, size_t extra);

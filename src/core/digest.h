@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define FM_DIGEST_BYTES 32
-#define FM_DIGEST_HEX (2 * FM_DIGEST_BYTES + 1)
+#define FM_DIGEST_HEX   (2 * FM_DIGEST_BYTES + 1)
 
 typedef struct fm_digest {
     crypto_generichash_state state;

@@ -47,7 +47,8 @@ typedef struct fm_error {
     char msg[FM_ERROR_MESSAGE_MAX]; /* one line, no trailing newline; "" when code is FM_OK */
 } fm_error_t;
 
-/* The fixed text of a code, e.g. "malformed input". Never NULL; unknown codes give "unknown error". */
+/* The fixed text of a code, e.g. "malformed input". Never NULL; unknown codes give "unknown error".
+ */
 const char *fm_strerror(int code);
 
 /* The enum name of a code without the FM_ prefix, e.g. "EPARSE". Never NULL. */

@@ -42,7 +42,8 @@ static void report(fm_progress_t *p, long done, const char *figures, int final) 
         enum { WIDTH = 24 };
         char bar[WIDTH + 1];
         long filled = done * WIDTH / p->total;
-        for (long i = 0; i < WIDTH; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+        for (long i = 0; i < WIDTH; i++)
+            bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
         bar[WIDTH] = '\0';
         p->drawn = !final;
         fprintf(p->out, "\r\033[K%s %ld/%ld [%s] %s  %s, %s left", p->label, done, p->total, bar,

@@ -19,7 +19,8 @@ static inline uint64_t rotl(uint64_t x, int k) {
 
 void fm_rng_seed(fm_rng_t *rng, uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        rng->s[i] = splitmix64(&x);
 }
 
 uint64_t fm_rng_next(fm_rng_t *rng) {
@@ -43,7 +44,8 @@ uint64_t fm_rng_below(fm_rng_t *rng, uint64_t n) {
     /* Rejection sampling removes the modulo bias. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do x = fm_rng_next(rng);
+    do
+        x = fm_rng_next(rng);
     while (x >= limit);
     return x % n;
 }

@@ -12,7 +12,8 @@ uint64_t fm_hash_bytes(const void *data, size_t n) {
     /* FNV-1a with a final avalanche (splitmix64 finaliser) so low bits are well mixed. */
     const unsigned char *p = data;
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;
@@ -27,7 +28,8 @@ static int grow_table(fm_strdict_t *d) {
     memset(slots, 0xff, nslots * sizeof *slots);
     for (size_t id = 0; id < d->count; id++) {
         size_t i = fm_hash_bytes(d->strings[id], d->lens[id]) & (nslots - 1);
-        while (slots[i] >= 0) i = (i + 1) & (nslots - 1);
+        while (slots[i] >= 0)
+            i = (i + 1) & (nslots - 1);
         slots[i] = (int32_t)id;
     }
     free(d->slots);
@@ -70,7 +72,8 @@ int32_t fm_strdict_intern(fm_strdict_t *d, const char *s, size_t n) {
     d->strings[id] = copy;
     d->lens[id] = (uint32_t)n;
     size_t i = fm_hash_bytes(s, n) & (d->nslots - 1);
-    while (d->slots[i] >= 0) i = (i + 1) & (d->nslots - 1);
+    while (d->slots[i] >= 0)
+        i = (i + 1) & (d->nslots - 1);
     d->slots[i] = id;
     return id;
 }
@@ -81,7 +84,8 @@ const char *fm_strdict_get(const fm_strdict_t *d, int32_t id) {
 
 void fm_strdict_free(fm_strdict_t *d) {
     if (!d) return;
-    for (size_t i = 0; i < d->count; i++) free(d->strings[i]);
+    for (size_t i = 0; i < d->count; i++)
+        free(d->strings[i]);
     free(d->strings);
     free(d->lens);
     free(d->slots);

@@ -11,15 +11,16 @@
 #include <stdint.h>
 
 typedef struct fm_strdict {
-    char **strings;   /* owned; strings[id] is the NUL-terminated text of id */
-    uint32_t *lens;   /* byte length of each string */
-    size_t count;     /* number of strings */
-    size_t cap;       /* capacity of strings / lens */
-    int32_t *slots;   /* open-addressing table of ids, -1 empty */
-    size_t nslots;    /* power of two */
+    char **strings; /* owned; strings[id] is the NUL-terminated text of id */
+    uint32_t *lens; /* byte length of each string */
+    size_t count;   /* number of strings */
+    size_t cap;     /* capacity of strings / lens */
+    int32_t *slots; /* open-addressing table of ids, -1 empty */
+    size_t nslots;  /* power of two */
 } fm_strdict_t;
 
-#define FM_STRDICT_INIT {NULL, NULL, 0, 0, NULL, 0}
+#define FM_STRDICT_INIT                                                                            \
+    { NULL, NULL, 0, 0, NULL, 0 }
 
 /* The id of s (n bytes), adding it when absent. Returns the id (>= 0) or FM_ENOMEM. */
 int32_t fm_strdict_intern(fm_strdict_t *d, const char *s, size_t n);

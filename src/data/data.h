@@ -31,7 +31,7 @@
 typedef struct fm_csv fm_csv_t; /* opaque streaming reader */
 
 #define FM_CSV_MAX_RECORD_BYTES (16u << 20) /* a record longer than this is an error */
-#define FM_CSV_MAX_FIELDS 100000u           /* a record with more fields is an error */
+#define FM_CSV_MAX_FIELDS       100000u     /* a record with more fields is an error */
 
 /* Opens path for reading. *out is owned by the caller (fm_csv_close). Errors name the path. */
 int fm_csv_open(const char *path, fm_csv_t **out, fm_error_t *err);
@@ -86,8 +86,8 @@ int fm_column_type_parse(const char *text, fm_column_type_t *out);
 /* A list of (column name, type) pairs that replace inferred types. Plain struct. */
 typedef struct fm_type_overrides {
     size_t count;
-    char **names;             /* owned */
-    fm_column_type_t *types;  /* owned */
+    char **names;            /* owned */
+    fm_column_type_t *types; /* owned */
 } fm_type_overrides_t;
 
 /*
@@ -105,20 +105,20 @@ void fm_type_overrides_free(fm_type_overrides_t *o);
 /* ---- Frames ------------------------------------------------------------------------------ */
 
 typedef struct fm_column {
-    char *name;            /* owned */
+    char *name; /* owned */
     fm_column_type_t type;
-    double *values;        /* numeric: nrows values, NaN = missing; NULL for categorical */
-    int32_t *codes;        /* categorical: nrows codes into dict, -1 = missing; NULL for numeric */
-    fm_strdict_t dict;     /* categorical: distinct values in order of first appearance */
-    size_t missing;        /* number of missing cells */
+    double *values;    /* numeric: nrows values, NaN = missing; NULL for categorical */
+    int32_t *codes;    /* categorical: nrows codes into dict, -1 = missing; NULL for numeric */
+    fm_strdict_t dict; /* categorical: distinct values in order of first appearance */
+    size_t missing;    /* number of missing cells */
 } fm_column_t;
 
 typedef struct fm_frame {
-    char *source;                /* owned; file name or other description */
+    char *source; /* owned; file name or other description */
     size_t nrows;
     size_t ncols;
-    fm_column_t *columns;        /* owned; ncols entries */
-    char digest[FM_DIGEST_HEX];  /* BLAKE2b-256 of the source bytes read ("" if unknown) */
+    fm_column_t *columns;       /* owned; ncols entries */
+    char digest[FM_DIGEST_HEX]; /* BLAKE2b-256 of the source bytes read ("" if unknown) */
 } fm_frame_t;
 
 /*
@@ -143,9 +143,9 @@ int fm_frame_find(const fm_frame_t *frame, const char *name);
 
 /* A column the chunked reader must or may find in the file's header. */
 typedef struct fm_column_spec {
-    const char *name;      /* borrowed */
+    const char *name; /* borrowed */
     fm_column_type_t type;
-    int required;          /* 1: a header without it is an error naming it */
+    int required; /* 1: a header without it is an error naming it */
 } fm_column_spec_t;
 
 typedef struct fm_frame_reader fm_frame_reader_t; /* opaque */

@@ -23,18 +23,18 @@
 #include <cJSON.h>
 
 typedef struct fm_prep_column {
-    char *name;               /* owned; the raw column name */
+    char *name; /* owned; the raw column name */
     fm_column_type_t type;
     /* numeric */
-    double median;            /* imputation value */
-    double mean, std;         /* standardisation */
+    double median;    /* imputation value */
+    double mean, std; /* standardisation */
     /* categorical */
-    fm_strdict_t categories;  /* one-hot order; id = position in the encoded block */
-    int32_t most_frequent;    /* imputation category id, -1 when no category was seen */
+    fm_strdict_t categories; /* one-hot order; id = position in the encoded block */
+    int32_t most_frequent;   /* imputation category id, -1 when no category was seen */
     /* both */
-    int missing_indicator;    /* 1 when a "<name>_missing" column follows */
-    size_t offset;            /* first encoded column */
-    size_t width;             /* number of encoded columns */
+    int missing_indicator; /* 1 when a "<name>_missing" column follows */
+    size_t offset;         /* first encoded column */
+    size_t width;          /* number of encoded columns */
 } fm_prep_column_t;
 
 typedef struct fm_prep {
@@ -44,7 +44,8 @@ typedef struct fm_prep {
 } fm_prep_t;
 
 typedef struct fm_prep_options {
-    int missing_indicators; /* add "<name>_missing" columns where training data had missing values */
+    int missing_indicators; /* add "<name>_missing" columns where training data had missing values
+                             */
     size_t max_categories;  /* per column; 0 means the default of 100 */
 } fm_prep_options_t;
 
@@ -70,8 +71,8 @@ int fm_prep_transform(const fm_prep_t *prep, const fm_frame_t *frame, const size
 typedef enum { FM_RAW_MISSING = 0, FM_RAW_NUMBER = 1, FM_RAW_STRING = 2 } fm_raw_kind_t;
 typedef struct fm_raw_value {
     fm_raw_kind_t kind;
-    double number;    /* FM_RAW_NUMBER; NaN is treated as missing */
-    const char *str;  /* FM_RAW_STRING; borrowed, len bytes, need not be NUL-terminated */
+    double number;   /* FM_RAW_NUMBER; NaN is treated as missing */
+    const char *str; /* FM_RAW_STRING; borrowed, len bytes, need not be NUL-terminated */
     size_t len;
 } fm_raw_value_t;
 

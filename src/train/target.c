@@ -12,7 +12,8 @@
 
 void fm_target_deinit(fm_target_t *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->nclasses; i++) free(t->classes[i]);
+    for (size_t i = 0; i < t->nclasses; i++)
+        free(t->classes[i]);
     free(t->classes);
     free(t->label);
     free(t->value);
@@ -45,7 +46,8 @@ static size_t distinct_numbers(const fm_column_t *c, size_t nrows, size_t limit,
         double v = c->values[i];
         if (isnan(v)) continue;
         size_t j = 0;
-        while (j < count && out[j] != v) j++;
+        while (j < count && out[j] != v)
+            j++;
         if (j == count) out[count++] = v;
     }
     qsort(out, count, sizeof *out, compare_double);
@@ -113,7 +115,8 @@ static int classes_from_categories(const fm_column_t *c, size_t nrows, fm_target
     for (size_t j = 0; j < k; j++)
         for (size_t s = 0; s < k; s++)
             if (!strcmp(fm_strdict_get(&c->dict, (int32_t)j), t->classes[s])) rank[j] = (int32_t)s;
-    for (size_t i = 0; i < nrows; i++) t->label[i] = c->codes[i] < 0 ? -1 : rank[c->codes[i]];
+    for (size_t i = 0; i < nrows; i++)
+        t->label[i] = c->codes[i] < 0 ? -1 : rank[c->codes[i]];
     free(rank);
     return FM_OK;
 }
@@ -166,7 +169,8 @@ int fm_target_resolve(const fm_frame_t *frame, size_t col, int task, const char 
         t->value = malloc((n ? n : 1) * sizeof *t->value);
         if (!t->value) return fm_error_set(err, FM_ENOMEM, "out of memory");
         memcpy(t->value, c->values, n * sizeof *t->value);
-        for (size_t i = 0; i < n; i++) t->missing += isnan(t->value[i]) ? 1 : 0;
+        for (size_t i = 0; i < n; i++)
+            t->missing += isnan(t->value[i]) ? 1 : 0;
         return FM_OK;
     }
     t->label = malloc((n ? n : 1) * sizeof *t->label);
@@ -177,7 +181,8 @@ int fm_target_resolve(const fm_frame_t *frame, size_t col, int task, const char 
         fm_target_deinit(t);
         return rc;
     }
-    for (size_t i = 0; i < n; i++) t->missing += t->label[i] < 0 ? 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        t->missing += t->label[i] < 0 ? 1 : 0;
     if (t->nclasses < 2) {
         rc = t->nclasses == 0
                  ? fm_error_set(err, FM_EDATA, "target column '%s' has no values", c->name)
@@ -193,8 +198,9 @@ int fm_target_resolve(const fm_frame_t *frame, size_t col, int task, const char 
     } else if (t->task == FM_TASK_BINARY) {
         rc = order_binary(t, c->name, positive, n, err);
     } else if (positive) {
-        rc = fm_error_set(err, FM_EINVAL, "--positive applies to binary targets only; '%s' has %zu "
-                                          "classes",
+        rc = fm_error_set(err, FM_EINVAL,
+                          "--positive applies to binary targets only; '%s' has %zu "
+                          "classes",
                           c->name, t->nclasses);
     }
     if (rc) fm_target_deinit(t);

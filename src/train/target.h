@@ -9,11 +9,11 @@
 /* The target of a frame, resolved for one task. */
 typedef struct fm_target {
     fm_task_t task;
-    size_t nclasses;  /* classification: number of classes; binary: 2 */
-    char **classes;   /* owned; binary: [negative, positive]; multiclass: sorted */
-    int32_t *label;   /* classification: class index per frame row, -1 when missing */
-    double *value;    /* regression: value per frame row, NaN when missing */
-    size_t missing;   /* rows without a target value */
+    size_t nclasses; /* classification: number of classes; binary: 2 */
+    char **classes;  /* owned; binary: [negative, positive]; multiclass: sorted */
+    int32_t *label;  /* classification: class index per frame row, -1 when missing */
+    double *value;   /* regression: value per frame row, NaN when missing */
+    size_t missing;  /* rows without a target value */
 } fm_target_t;
 
 /*

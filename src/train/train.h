@@ -25,27 +25,27 @@ typedef enum {
 } fm_class_weight_t;
 
 typedef struct fm_train_options {
-    const char *target;          /* required: the target column */
-    const char *positive;        /* binary: the positive class; NULL: the second in byte order */
-    int task;                    /* an fm_task_t, or -1 to infer from the target column */
-    const char *family;          /* "logistic", "linear", "softmax", "mlp"; NULL: by task */
+    const char *target;   /* required: the target column */
+    const char *positive; /* binary: the positive class; NULL: the second in byte order */
+    int task;             /* an fm_task_t, or -1 to infer from the target column */
+    const char *family;   /* "logistic", "linear", "softmax", "mlp"; NULL: by task */
     int hidden[FM_NET_MAX_LAYERS - 1]; /* mlp hidden layer widths */
     int nhidden;
-    fm_activation_t activation;  /* mlp hidden activation */
+    fm_activation_t activation; /* mlp hidden activation */
     fm_optimizer_config_t optimizer;
-    int epochs;                  /* maximum number of passes over the training rows */
-    int batch;                   /* mini-batch rows (ignored by gd: full batch) */
-    int patience;                /* epochs without validation improvement before stopping */
-    double l2;                   /* L2 penalty coefficient: loss + (l2/2) sum W^2 */
-    double valid_fraction;       /* share of rows held out for early stopping, in [0, 0.9] */
+    int epochs;            /* maximum number of passes over the training rows */
+    int batch;             /* mini-batch rows (ignored by gd: full batch) */
+    int patience;          /* epochs without validation improvement before stopping */
+    double l2;             /* L2 penalty coefficient: loss + (l2/2) sum W^2 */
+    double valid_fraction; /* share of rows held out for early stopping, in [0, 0.9] */
     uint64_t seed;
-    int threads;                 /* BLAS threads */
+    int threads; /* BLAS threads */
     fm_class_weight_t class_weight;
-    const char *weight_column;   /* optional numeric column of sample weights */
-    const char *const *drop;     /* columns to leave out */
+    const char *weight_column; /* optional numeric column of sample weights */
+    const char *const *drop;   /* columns to leave out */
     size_t ndrop;
     fm_prep_options_t prep;
-    FILE *progress;              /* progress bar / lines; NULL for silence */
+    FILE *progress; /* progress bar / lines; NULL for silence */
 } fm_train_options_t;
 
 /* Fills options with the defaults (Adam as Keras, batch 32, 200 epochs, patience 10, l2 1e-4,

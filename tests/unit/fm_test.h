@@ -37,7 +37,7 @@ static const char *fm_test_current;
     do {                                                                                           \
         long long fm_a_ = (long long)(a), fm_b_ = (long long)(b);                                  \
         if (fm_a_ != fm_b_) {                                                                      \
-            fprintf(stderr, "FAIL %s (%s:%d): %s == %s: %lld != %lld\n", fm_test_current,         \
+            fprintf(stderr, "FAIL %s (%s:%d): %s == %s: %lld != %lld\n", fm_test_current,          \
                     __FILE__, __LINE__, #a, #b, fm_a_, fm_b_);                                     \
             fm_test_failures++;                                                                    \
         }                                                                                          \
@@ -58,7 +58,7 @@ static const char *fm_test_current;
     do {                                                                                           \
         const char *fm_a_ = (a), *fm_b_ = (b);                                                     \
         if (!fm_a_ || !fm_b_ || strcmp(fm_a_, fm_b_) != 0) {                                       \
-            fprintf(stderr, "FAIL %s (%s:%d): %s == %s: \"%s\" != \"%s\"\n", fm_test_current,     \
+            fprintf(stderr, "FAIL %s (%s:%d): %s == %s: \"%s\" != \"%s\"\n", fm_test_current,      \
                     __FILE__, __LINE__, #a, #b, fm_a_ ? fm_a_ : "(null)",                          \
                     fm_b_ ? fm_b_ : "(null)");                                                     \
             fm_test_failures++;                                                                    \
@@ -82,7 +82,8 @@ typedef struct {
     void (*fn)(void);
 } fm_test_case_t;
 
-#define FM_TEST_CASE(fn) {#fn, fn}
+#define FM_TEST_CASE(fn)                                                                           \
+    { #fn, fn }
 
 static inline int fm_test_run(const fm_test_case_t *cases, size_t n, int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {

@@ -30,7 +30,8 @@ static void test_error_codes(void) {
 
 static void test_buf(void) {
     fm_buf_t b = FM_BUF_INIT;
-    for (int i = 0; i < 1000; i++) fm_buf_printf(&b, "%d,", i);
+    for (int i = 0; i < 1000; i++)
+        fm_buf_printf(&b, "%d,", i);
     FM_CHECK(b.len > 2000);
     FM_CHECK(strncmp(b.data, "0,1,2,", 6) == 0);
     fm_buf_reset(&b);
@@ -74,7 +75,8 @@ static void test_rng(void) {
     fm_rng_t a, b;
     fm_rng_seed(&a, 42);
     fm_rng_seed(&b, 42);
-    for (int i = 0; i < 100; i++) FM_CHECK(fm_rng_next(&a) == fm_rng_next(&b));
+    for (int i = 0; i < 100; i++)
+        FM_CHECK(fm_rng_next(&a) == fm_rng_next(&b));
     /* Moments of the uniform and normal generators. */
     double sum = 0, sumsq = 0, nsum = 0, nsumsq = 0;
     int n = 200000;
@@ -92,12 +94,16 @@ static void test_rng(void) {
     FM_CHECK_NEAR(nsum / n, 0.0, 0.01);
     FM_CHECK_NEAR(nsumsq / n, 1.0, 0.02);
     size_t idx[10];
-    for (size_t i = 0; i < 10; i++) idx[i] = i;
+    for (size_t i = 0; i < 10; i++)
+        idx[i] = i;
     fm_rng_shuffle(&a, idx, 10);
     int seen[10] = {0};
-    for (size_t i = 0; i < 10; i++) seen[idx[i]]++;
-    for (size_t i = 0; i < 10; i++) FM_CHECK_INT(seen[i], 1);
-    for (int i = 0; i < 1000; i++) FM_CHECK(fm_rng_below(&a, 7) < 7);
+    for (size_t i = 0; i < 10; i++)
+        seen[idx[i]]++;
+    for (size_t i = 0; i < 10; i++)
+        FM_CHECK_INT(seen[i], 1);
+    for (int i = 0; i < 1000; i++)
+        FM_CHECK(fm_rng_below(&a, 7) < 7);
 }
 
 static void test_json(void) {
