@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: split the demo credit data (shipped in data/), train a credit-risk model on the
-# training part, and measure it on the held-out part. Outputs go to demo-out/.
+# training part, measure it on the held-out part, then register it and serve it over HTTP.
+# Outputs go to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/finmaas
@@ -22,3 +23,11 @@ echo "== first predictions"
 $bin predict --model "$out/credit.fmm" --data "$out/test.csv" --out "$out/predictions.csv"
 head -5 "$out/predictions.csv"
 echo "model: $out/credit.fmm (finmaas inspect $out/credit.fmm describes it)"
+
+echo "== register it as model 'credit' and serve it (Ctrl-C stops)"
+rm -rf "$out/home"
+$bin models add --home "$out/home" --name credit "$out/credit.fmm" >/dev/null
+$bin models label --home "$out/home" --name credit --label production --version 1
+echo "score an applicant from another terminal:"
+echo "  curl -s -H 'Content-Type: application/json' localhost:${FINMAAS_DEMO_PORT:-8080}/v2/models/credit/infer -d @docs/examples/applicant.json"
+exec $bin serve --home "$out/home" --listen "127.0.0.1:${FINMAAS_DEMO_PORT:-8080}"

@@ -8,9 +8,9 @@ packages=(
   # build
   build-essential cmake pkg-config
   # runtime libraries
-  libopenblas-dev libcjson-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev
+  libopenblas-dev libcjson-dev libjsmn-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev
   # tests and benchmarks: independent reference computations (never used at run time)
-  python3 python3-numpy python3-sklearn python3-pandas
+  python3 python3-numpy python3-sklearn python3-pandas python3-requests
   # benchmarks: peers and load generator
   wrk nginx-light python3-flask gunicorn time
 )

@@ -57,5 +57,7 @@ int fm_cmd_predict(int argc, char **argv);
 int fm_cmd_eval(int argc, char **argv);
 int fm_cmd_inspect(int argc, char **argv);
 int fm_cmd_split(int argc, char **argv);
+int fm_cmd_serve(int argc, char **argv);
+int fm_cmd_models(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const fm_command_t commands[] = {
     {"eval", "measure a model on a labelled CSV file (JSON on stdout)", fm_cmd_eval},
     {"inspect", "print a model file's description as JSON", fm_cmd_inspect},
     {"split", "split a CSV file into stratified train and test files", fm_cmd_split},
+    {"serve", "serve the registry's models over HTTP (V2 and TF Serving protocols)", fm_cmd_serve},
+    {"models", "keep model versions and labels in a registry (add, list, label)", fm_cmd_models},
 };
 
 static void print_usage(FILE *out) {

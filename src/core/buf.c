@@ -60,12 +60,34 @@ int fm_buf_printf(fm_buf_t *b, const char *fmt, ...) {
     return rc;
 }
 
+int fm_buf_put_int(fm_buf_t *b, long long v) {
+    char digits[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) digits[sizeof digits - 1 - n++] = '-';
+    return fm_buf_append(b, digits + sizeof digits - n, (size_t)n);
+}
+
 int fm_buf_json_string(fm_buf_t *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     if (fm_buf_reserve(b, n + 2)) return FM_ENOMEM;
     int rc = fm_buf_putc(b, '"');
-    for (size_t i = 0; i < n && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
+    size_t i = 0;
+    while (i < n && !rc) {
+        /* Copy the longest run that needs no escaping in one go. */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            rc = fm_buf_append(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = (unsigned char)s[i++];
         switch (c) {
         case '"':
             rc = fm_buf_append(b, "\\\"", 2);
@@ -82,13 +104,10 @@ int fm_buf_json_string(fm_buf_t *b, const char *s, size_t n) {
         case '\t':
             rc = fm_buf_append(b, "\\t", 2);
             break;
-        default:
-            if (c < 0x20) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                rc = fm_buf_append(b, esc, 6);
-            } else {
-                rc = fm_buf_putc(b, (char)c);
-            }
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc = fm_buf_append(b, esc, 6);
+        }
         }
     }
     return rc ? rc : fm_buf_putc(b, '"');

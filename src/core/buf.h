@@ -28,6 +28,8 @@ int fm_buf_putc(fm_buf_t *b, char c);
 /* Appends printf-style text. Returns 0 or FM_ENOMEM. */
 int fm_buf_printf(fm_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fm_buf_vprintf(fm_buf_t *b, const char *fmt, va_list ap);
+/* Appends a decimal integer (no printf: this runs on hot paths). Returns 0 or FM_ENOMEM. */
+int fm_buf_put_int(fm_buf_t *b, long long v);
 /* Appends s (n bytes) as a quoted JSON string with escapes. Returns 0 or FM_ENOMEM. */
 int fm_buf_json_string(fm_buf_t *b, const char *s, size_t n);
 /* Appends a double as JSON: shortest text that reads back exactly; null for NaN/Inf. */

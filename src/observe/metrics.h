@@ -36,7 +36,7 @@
 typedef struct fm_histogram {
     _Atomic uint64_t counts[FM_LATENCY_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
     _Atomic uint64_t count;
-    _Atomic uint64_t sum_nanos;                      /* sum of observations, in 1e-9 units */
+    _Atomic uint64_t sum_nanos;                      /* sum: latency in 1e-9 s units; batch in rows */
 } fm_histogram_t;
 
 typedef struct fm_model_stats {

@@ -1,0 +1,165 @@
+/*
+ * `finmaas serve`: runs the model server until SIGTERM or SIGINT, then drains requests in flight
+ * and exits 0. Configuration: defaults, then --config FILE (or FINMAAS_CONFIG), then FINMAAS_*
+ * environment variables, then flags; the result is printed as JSON on stderr at start.
+ */
+#include "cli/cli.h"
+#include "core/json.h"
+#include "nn/nn.h"
+#include "server/server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: finmaas serve [--home DIR] [--listen HOST:PORT] [--threads N] [options]\n"
+    "\n"
+    "Serves every model of the registry in DIR over HTTP: the Open Inference Protocol (V2),\n"
+    "TensorFlow Serving REST, the model repository API, /metrics. Stops cleanly on SIGTERM or\n"
+    "SIGINT. See docs/api.md.\n"
+    "\n"
+    "  --home DIR              registry home (default ./finmaas-home, or FINMAAS_HOME)\n"
+    "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; port 0: any)\n"
+    "  --threads N             HTTP worker threads (default: number of CPUs)\n"
+    "  --config FILE           JSON config file (also FINMAAS_CONFIG); flags override it\n"
+    "  --access-log PATH       JSON-lines access log: a file, '-' for stderr, 'off'\n"
+    "                          (default DIR/access.log)\n"
+    "  --max-body-bytes N      request body limit (default 8388608)\n"
+    "  --batch-max-size N      dynamic batching: rows per batch (default 0: off)\n"
+    "  --batch-max-delay-us N  dynamic batching: longest wait to fill a batch (default 500)\n"
+    "  --batch-queue N         dynamic batching: queued requests per model before 503 (1024)\n";
+
+enum {
+    OPT_HOME = 1000,
+    OPT_LISTEN,
+    OPT_THREADS,
+    OPT_CONFIG,
+    OPT_ACCESS_LOG,
+    OPT_MAX_BODY,
+    OPT_BATCH_SIZE,
+    OPT_BATCH_DELAY,
+    OPT_BATCH_QUEUE
+};
+
+static const struct option options[] = {
+    {"home", required_argument, NULL, OPT_HOME},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+    {"batch-max-size", required_argument, NULL, OPT_BATCH_SIZE},
+    {"batch-max-delay-us", required_argument, NULL, OPT_BATCH_DELAY},
+    {"batch-queue", required_argument, NULL, OPT_BATCH_QUEUE},
+    {NULL, 0, NULL, 0},
+};
+
+/* Finds --config in argv before the other flags are applied (it comes under them). */
+static const char *config_path(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) return argv[i + 1];
+        if (!strncmp(argv[i], "--config=", 9)) return argv[i] + 9;
+    }
+    const char *env = getenv("FINMAAS_CONFIG");
+    return env && *env ? env : NULL;
+}
+
+static int apply_flags(int argc, char **argv, fm_server_config_t *c) {
+    int opt;
+    long v;
+    fm_error_t err;
+    while ((opt = fm_cli_next_option("serve", argc, argv, options)) != -1) {
+        switch (opt) {
+        case OPT_HOME:
+            if (strlen(optarg) >= sizeof c->home)
+                return fm_cli_usage_error("serve", "--home is too long");
+            strcpy(c->home, optarg);
+            break;
+        case OPT_LISTEN:
+            if (fm_server_config_listen(c, optarg, &err)) return fm_cli_fail("serve", &err);
+            break;
+        case OPT_THREADS:
+            if (fm_cli_parse_long("serve", "threads", optarg, 1, 256, &v)) return FM_EXIT_USAGE;
+            c->threads = (int)v;
+            break;
+        case OPT_CONFIG:
+            break; /* applied first */
+        case OPT_ACCESS_LOG:
+            if (strlen(optarg) >= sizeof c->access_log)
+                return fm_cli_usage_error("serve", "--access-log is too long");
+            strcpy(c->access_log, optarg);
+            break;
+        case OPT_MAX_BODY:
+            if (fm_cli_parse_long("serve", "max-body-bytes", optarg, 1024, 1L << 32, &v))
+                return FM_EXIT_USAGE;
+            c->max_body_bytes = (size_t)v;
+            break;
+        case OPT_BATCH_SIZE:
+            if (fm_cli_parse_long("serve", "batch-max-size", optarg, 0, 65536, &v))
+                return FM_EXIT_USAGE;
+            c->batch_max_size = (int)v;
+            break;
+        case OPT_BATCH_DELAY:
+            if (fm_cli_parse_long("serve", "batch-max-delay-us", optarg, 0, 10000000, &v))
+                return FM_EXIT_USAGE;
+            c->batch_max_delay_us = (int)v;
+            break;
+        case OPT_BATCH_QUEUE:
+            if (fm_cli_parse_long("serve", "batch-queue", optarg, 1, 1 << 20, &v))
+                return FM_EXIT_USAGE;
+            c->queue_limit = (int)v;
+            break;
+        default:
+            return FM_EXIT_USAGE;
+        }
+    }
+    if (fm_cli_no_positional("serve", argc, argv)) return FM_EXIT_USAGE;
+    return 0;
+}
+
+int fm_cmd_serve(int argc, char **argv) {
+    if (fm_cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return FM_EXIT_OK;
+    }
+    fm_server_config_t config;
+    fm_server_config_defaults(&config);
+    fm_error_t err;
+    fm_error_clear(&err);
+    const char *file = config_path(argc, argv);
+    if (file && fm_server_config_load(&config, file, &err)) return fm_cli_fail("serve", &err);
+    if (fm_server_config_from_env(&config, &err)) return fm_cli_fail("serve", &err);
+    int code = apply_flags(argc, argv, &config);
+    if (code) return code;
+    fm_nn_set_threads(1); /* one request, one core: parallelism comes from the HTTP threads */
+
+    /* Block the stop signals in every thread; this one waits for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fm_server_t *server = NULL;
+    if (fm_server_start(&config, &server, &err)) return fm_cli_fail("serve", &err);
+    cJSON *described = fm_server_config_describe(fm_server_config(server));
+    char listen[300];
+    snprintf(listen, sizeof listen, strchr(config.host, ':') ? "[%s]:%d" : "%s:%d", config.host,
+             fm_server_port(server));
+    cJSON_ReplaceItemInObject(described, "listen", cJSON_CreateString(listen));
+    char *text = cJSON_PrintUnformatted(described);
+    fprintf(stderr, "finmaas serve: config %s\n", text ? text : "{}");
+    fprintf(stderr, "finmaas serve: ready on http://%s\n", listen);
+    free(text);
+    cJSON_Delete(described);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "finmaas serve: %s received, draining requests in flight\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fm_server_stop(server);
+    fprintf(stderr, "finmaas serve: stopped\n");
+    return FM_EXIT_OK;
+}

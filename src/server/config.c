@@ -1,0 +1,189 @@
+/*
+ * Server configuration: defaults, then a JSON config file, then environment variables, then
+ * command-line flags (the caller applies them last), and the description printed at start.
+ */
+#include "server/server.h"
+#include "core/fs.h"
+#include "core/json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void fm_server_config_defaults(fm_server_config_t *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->home, sizeof c->home, "./finmaas-home");
+    snprintf(c->host, sizeof c->host, "127.0.0.1");
+    c->port = 8080;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = cpus > 0 ? (int)cpus : 2;
+    c->max_body_bytes = 8u << 20;
+    c->max_upload_bytes = 256u << 20;
+    c->access_log[0] = '\0'; /* resolved to <home>/access.log at start unless set */
+    c->batch_max_size = 0;
+    c->batch_max_delay_us = 500;
+    c->queue_limit = 1024;
+    c->watch_interval_ms = 2000;
+    c->drain_seconds = 30;
+}
+
+int fm_server_config_listen(fm_server_config_t *c, const char *text, fm_error_t *err) {
+    const char *colon = strrchr(text, ':');
+    if (!colon) return fm_error_set(err, FM_EINVAL, "listen address '%s' must be host:port", text);
+    const char *host = text;
+    size_t hlen = (size_t)(colon - text);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || errno || port < 0 || port > 65535)
+        return fm_error_set(err, FM_EINVAL, "listen address '%s': port must be 0..65535", text);
+    if (hlen >= sizeof c->host)
+        return fm_error_set(err, FM_EINVAL, "listen address '%s': host too long", text);
+    if (hlen == 0) {
+        snprintf(c->host, sizeof c->host, "127.0.0.1");
+    } else {
+        memcpy(c->host, host, hlen);
+        c->host[hlen] = '\0';
+    }
+    c->port = (int)port;
+    return FM_OK;
+}
+
+static int set_text(char *dst, size_t size, const char *value, const char *what, fm_error_t *err) {
+    if (strlen(value) >= size) return fm_error_set(err, FM_EINVAL, "%s is too long", what);
+    memcpy(dst, value, strlen(value) + 1);
+    return FM_OK;
+}
+
+static int parse_int(const char *text, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int fm_server_config_load(fm_server_config_t *c, const char *path, fm_error_t *err) {
+    char *text;
+    size_t len;
+    int rc = fm_file_read_all(path, 1 << 20, &text, &len, err);
+    if (rc) return rc;
+    cJSON *j = NULL;
+    rc = fm_json_parse(text, len, path, &j, err);
+    free(text);
+    if (rc) return rc;
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return fm_error_set(err, FM_EFORMAT, "%s: must hold a JSON object", path);
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, j) {
+        const char *key = item->string;
+        int64_t v;
+        if (!strcmp(key, "home") && cJSON_IsString(item)) {
+            rc = set_text(c->home, sizeof c->home, item->valuestring, "home", err);
+        } else if (!strcmp(key, "listen") && cJSON_IsString(item)) {
+            rc = fm_server_config_listen(c, item->valuestring, err);
+        } else if (!strcmp(key, "access_log") && cJSON_IsString(item)) {
+            rc =
+                set_text(c->access_log, sizeof c->access_log, item->valuestring, "access_log", err);
+        } else if (!strcmp(key, "threads")) {
+            if (!(rc = fm_json_int(j, key, 1, 256, &v, err))) c->threads = (int)v;
+        } else if (!strcmp(key, "max_body_bytes")) {
+            if (!(rc = fm_json_int(j, key, 1024, (int64_t)1 << 32, &v, err)))
+                c->max_body_bytes = (size_t)v;
+        } else if (!strcmp(key, "max_upload_bytes")) {
+            if (!(rc = fm_json_int(j, key, 1024, (int64_t)1 << 34, &v, err)))
+                c->max_upload_bytes = (size_t)v;
+        } else if (!strcmp(key, "watch_interval_ms")) {
+            if (!(rc = fm_json_int(j, key, 0, 3600000, &v, err))) c->watch_interval_ms = (int)v;
+        } else if (!strcmp(key, "drain_seconds")) {
+            if (!(rc = fm_json_int(j, key, 0, 3600, &v, err))) c->drain_seconds = (int)v;
+        } else if (!strcmp(key, "batch") && cJSON_IsObject(item)) {
+            const cJSON *b;
+            cJSON_ArrayForEach(b, item) {
+                if (!strcmp(b->string, "max_size")) {
+                    if (!(rc = fm_json_int(item, b->string, 0, 65536, &v, err)))
+                        c->batch_max_size = (int)v;
+                } else if (!strcmp(b->string, "max_delay_us")) {
+                    if (!(rc = fm_json_int(item, b->string, 0, 10000000, &v, err)))
+                        c->batch_max_delay_us = (int)v;
+                } else if (!strcmp(b->string, "queue")) {
+                    if (!(rc = fm_json_int(item, b->string, 1, 1 << 20, &v, err)))
+                        c->queue_limit = (int)v;
+                } else {
+                    rc = fm_error_set(err, FM_EINVAL, "unknown key batch.%s", b->string);
+                }
+                if (rc) break;
+            }
+        } else {
+            rc = fm_error_set(err, FM_EINVAL, "unknown or mistyped key '%s'", key);
+        }
+        if (rc) break;
+    }
+    cJSON_Delete(j);
+    if (rc) fm_error_prefix(err, "config file %s: ", path);
+    return rc;
+}
+
+int fm_server_config_from_env(fm_server_config_t *c, fm_error_t *err) {
+    const char *v;
+    long n;
+    int rc = FM_OK;
+    if ((v = getenv("FINMAAS_HOME")) && *v)
+        rc = set_text(c->home, sizeof c->home, v, "FINMAAS_HOME", err);
+    if (!rc && (v = getenv("FINMAAS_LISTEN")) && *v) rc = fm_server_config_listen(c, v, err);
+    if (!rc && (v = getenv("FINMAAS_ACCESS_LOG")))
+        rc = set_text(c->access_log, sizeof c->access_log, v, "FINMAAS_ACCESS_LOG", err);
+    struct {
+        const char *name;
+        long min, max;
+        int *target;
+    } ints[] = {
+        {"FINMAAS_THREADS", 1, 256, &c->threads},
+        {"FINMAAS_BATCH_MAX_SIZE", 0, 65536, &c->batch_max_size},
+        {"FINMAAS_BATCH_MAX_DELAY_US", 0, 10000000, &c->batch_max_delay_us},
+    };
+    for (size_t i = 0; !rc && i < sizeof ints / sizeof ints[0]; i++) {
+        if (!(v = getenv(ints[i].name)) || !*v) continue;
+        if (parse_int(v, ints[i].min, ints[i].max, &n))
+            rc = fm_error_set(err, FM_EINVAL, "%s must be an integer in [%ld, %ld], got '%s'",
+                              ints[i].name, ints[i].min, ints[i].max, v);
+        else
+            *ints[i].target = (int)n;
+    }
+    if (!rc && (v = getenv("FINMAAS_MAX_BODY_BYTES")) && *v) {
+        if (parse_int(v, 1024, LONG_MAX, &n))
+            rc = fm_error_set(err, FM_EINVAL, "FINMAAS_MAX_BODY_BYTES must be an integer >= 1024");
+        else
+            c->max_body_bytes = (size_t)n;
+    }
+    return rc;
+}
+
+cJSON *fm_server_config_describe(const fm_server_config_t *c) {
+    cJSON *j = cJSON_CreateObject();
+    char listen[FM_SERVER_HOST_MAX + 16];
+    snprintf(listen, sizeof listen, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    cJSON_AddStringToObject(j, "home", c->home);
+    cJSON_AddStringToObject(j, "listen", listen);
+    cJSON_AddNumberToObject(j, "threads", c->threads);
+    cJSON_AddNumberToObject(j, "max_body_bytes", (double)c->max_body_bytes);
+    cJSON_AddNumberToObject(j, "max_upload_bytes", (double)c->max_upload_bytes);
+    cJSON_AddStringToObject(j, "access_log", c->access_log);
+    cJSON *b = cJSON_AddObjectToObject(j, "batch");
+    cJSON_AddNumberToObject(b, "max_size", c->batch_max_size);
+    cJSON_AddNumberToObject(b, "max_delay_us", c->batch_max_delay_us);
+    cJSON_AddNumberToObject(b, "queue", c->queue_limit);
+    cJSON_AddNumberToObject(j, "watch_interval_ms", c->watch_interval_ms);
+    cJSON_AddNumberToObject(j, "drain_seconds", c->drain_seconds);
+    return j;
+}

@@ -1,0 +1,339 @@
+/*
+ * HTTP plumbing over libmicrohttpd: the access handler that turns a connection's calls into one
+ * fm_request_t (headers, then body chunks, then the handler), the route lookup, body limits and
+ * content-type checks done once before any handler runs, the mapping of error codes to HTTP
+ * statuses, request ids, and the completion callback that writes the access log and counts the
+ * response.
+ *
+ * libmicrohttpd calls the access handler several times per request: first with the headers
+ * (*con_cls NULL), then once per chunk of body, then once more with no data. A response may be
+ * queued on any call; queuing one before the body is read makes the library close the connection
+ * after it, which is what we want for a request refused on its headers (413, 415, 405).
+ */
+#include "server/internal.h"
+#include "core/clock.h"
+
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int fm_http_status(int code) {
+    switch (code) {
+    case FM_EPARSE:
+        return 400;
+    case FM_EINVAL:
+        return 400;
+    case FM_ENOTFOUND:
+        return 404;
+    case FM_EUNSUPPORTED:
+        return 415;
+    case FM_EDATA:
+        return 422;
+    case FM_EFORMAT:
+        return 422;
+    case FM_ERANGE:
+        return 422;
+    case FM_ELIMIT:
+        return 413;
+    case FM_EEXIST:
+        return 409;
+    case FM_EDENIED:
+        return 403;
+    case FM_EBUSY:
+        return 503;
+    case FM_ESTATE:
+        return 503;
+    case FM_ECANCELED:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+void fm_reply_error(fm_request_t *req, int status, const char *message) {
+    fm_buf_reset(&req->reply);
+    fm_buf_puts(&req->reply, "{\"error\":");
+    fm_buf_json_string(&req->reply, message, strlen(message));
+    fm_buf_putc(&req->reply, '}');
+    req->status = status;
+    req->content_type = "application/json";
+    if (status == 503 && req->retry_after <= 0) req->retry_after = 1;
+}
+
+void fm_reply_json(fm_request_t *req, int status) {
+    req->status = status;
+    req->content_type = "application/json";
+}
+
+/* Takes the client's X-Request-Id when it is sane (printable, not too long), else makes one. */
+static void assign_request_id(fm_request_t *req, struct MHD_Connection *c) {
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        int ok = n > 0 && n < sizeof req->request_id;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = given[i] > 0x20 && given[i] < 0x7f;
+        if (ok) {
+            memcpy(req->request_id, given, n + 1);
+            return;
+        }
+    }
+    unsigned long long seq = atomic_fetch_add(&req->server->next_request, 1) + 1;
+    /* "<process prefix>-<sequence in hex>", formatted by hand: this runs for every request. */
+    size_t n = strlen(req->server->id_prefix);
+    memcpy(req->request_id, req->server->id_prefix, n);
+    req->request_id[n++] = '-';
+    char hex[16];
+    int k = 0;
+    do {
+        hex[k++] = "0123456789abcdef"[seq & 15];
+        seq >>= 4;
+    } while (seq);
+    while (k)
+        req->request_id[n++] = hex[--k];
+    req->request_id[n] = '\0';
+}
+
+static fm_request_t *request_new(fm_server_t *server, struct MHD_Connection *c, const char *url,
+                                 const char *method) {
+    /* malloc, not calloc: the path buffers need no zeroing; every other field is set here. */
+    fm_request_t *req = malloc(sizeof *req);
+    if (!req) return NULL;
+    memset(req, 0, offsetof(fm_request_t, path));
+    memset(&req->params, 0, sizeof *req - offsetof(fm_request_t, params));
+    req->server = server;
+    req->connection = c;
+    req->start = fm_clock_seconds();
+    snprintf(req->method, sizeof req->method, "%s", method);
+    size_t n = strlen(url);
+    if (n >= sizeof req->path) n = sizeof req->path - 1;
+    memcpy(req->path, url, n);
+    req->path[n] = '\0';
+    assign_request_id(req, c);
+    atomic_fetch_add(&server->in_flight, 1);
+    return req;
+}
+
+static void request_free(fm_request_t *req) {
+    fm_buf_free(&req->body);
+    fm_buf_free(&req->reply);
+    free(req);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, fm_request_t *req) {
+    if (!req->reply.data) fm_buf_puts(&req->reply, "");
+    size_t len = req->reply.len;
+    char *data = fm_buf_take(&req->reply);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            req->content_type ? req->content_type : "application/json");
+    MHD_add_response_header(response, "X-Request-Id", req->request_id);
+    if (req->retry_after > 0) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%d", req->retry_after);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
+    if (req->status == 405) {
+        char allow[64];
+        fm_routes_allowed(req->path, allow, sizeof allow);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (atomic_load(&req->server->draining))
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    req->replied = 1;
+    req->content_length = len; /* reused for the access log: bytes sent */
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)req->status, response);
+    MHD_destroy_response(response);
+    return rc;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *c, fm_request_t *req, int status,
+                              const char *message) {
+    fm_reply_error(req, status, message);
+    return send_reply(c, req);
+}
+
+/* Checks made on the headers, before any body is read. Returns 0 or an HTTP status to refuse
+ * with (message in msg). */
+static int check_headers(fm_request_t *req, struct MHD_Connection *c, char *msg, size_t size) {
+    const fm_route_t *route = req->route;
+    const char *length =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *chunked =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (length) {
+        char *end;
+        unsigned long long v = strtoull(length, &end, 10);
+        if (end == length || *end) {
+            snprintf(msg, size, "invalid Content-Length");
+            return 400;
+        }
+        req->content_length = v;
+        req->has_length = 1;
+    }
+    size_t limit = route->body == FM_BODY_BINARY ? req->server->config.max_upload_bytes
+                                                 : req->server->config.max_body_bytes;
+    if (req->has_length && req->content_length > limit) {
+        snprintf(msg, size, "request body of %llu bytes exceeds the limit of %zu bytes",
+                 (unsigned long long)req->content_length, limit);
+        return 413;
+    }
+    if (route->body == FM_BODY_NONE) return 0;
+    if (!req->has_length && !(chunked && strcasestr(chunked, "chunked"))) {
+        snprintf(msg, size, "a request body is required (Content-Length missing)");
+        return 411;
+    }
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type && route->body == FM_BODY_JSON && strncasecmp(type, "application/json", 16) != 0) {
+        snprintf(msg, size, "Content-Type must be application/json, got '%.64s'", type);
+        return 415;
+    }
+    if (type && route->body == FM_BODY_BINARY &&
+        strncasecmp(type, "application/octet-stream", 24) != 0) {
+        snprintf(msg, size, "Content-Type must be application/octet-stream, got '%.64s'", type);
+        return 415;
+    }
+    return 0;
+}
+
+/* Runs fn (the route's handler, or the continuation of a request resumed after batching) and
+ * turns a failure into the JSON error reply. */
+static void run_handler(fm_request_t *req, fm_handler_fn fn) {
+    fm_error_t err;
+    fm_error_clear(&err);
+    int rc = fn(req, &err);
+    if (rc == FM_OK) return;
+    if (req->state == FM_REQ_WAITING) return; /* suspended for the batcher */
+    if (err.code == FM_OK) fm_error_set(&err, rc, "%s", fm_strerror(rc));
+    fm_reply_error(req, fm_http_status(rc), fm_error_message(&err));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    fm_server_t *server = cls;
+    fm_request_t *req = *con_cls;
+    if (!req) {
+        req = request_new(server, c, url, method);
+        if (!req) return MHD_NO;
+        *con_cls = req;
+        fm_error_t err;
+        int rc = fm_routes_match(req, &err);
+        if (rc) return refuse(c, req, rc == FM_EUNSUPPORTED ? 405 : 404, err.msg);
+        char msg[160];
+        int status = check_headers(req, c, msg, sizeof msg);
+        if (status) return refuse(c, req, status, msg);
+        if (req->route->body != FM_BODY_NONE || req->has_length) return MHD_YES;
+        /* No body to wait for: answer on this first call. */
+        run_handler(req, req->route->handler);
+        return send_reply(c, req);
+    }
+    if (req->replied) {
+        *upload_data_size = 0; /* discard the body of a refused request */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t limit = req->route->body == FM_BODY_BINARY ? server->config.max_upload_bytes
+                                                          : server->config.max_body_bytes;
+        if (req->body.len + *upload_data_size > limit) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", limit);
+            *upload_data_size = 0;
+            return refuse(c, req, 413, msg);
+        }
+        if (fm_buf_append(&req->body, upload_data, *upload_data_size)) return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->state == FM_REQ_WAITING) {
+        /* Resumed by the batcher: its results are in; finish the reply. */
+        req->state = FM_REQ_READY;
+        run_handler(req, req->resume);
+        return send_reply(c, req);
+    }
+    if (req->state == FM_REQ_RECEIVING) {
+        if (req->route->body != FM_BODY_NONE && req->body.len == 0)
+            return refuse(c, req, 411, "a request body is required");
+        run_handler(req, req->route->handler);
+        if (req->state == FM_REQ_WAITING) return MHD_YES; /* suspended by the batcher */
+    }
+    return send_reply(c, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)toe;
+    fm_server_t *server = cls;
+    fm_request_t *req = *con_cls;
+    if (!req) return;
+    *con_cls = NULL;
+    int status = req->replied ? req->status : 499; /* the client went away first */
+    fm_metrics_http(server->metrics, status);
+    char remote[64] = "";
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr) {
+        const struct sockaddr *sa = info->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, remote, sizeof remote);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, remote,
+                      sizeof remote);
+    }
+    fm_access_entry_t entry = {
+        .request_id = req->request_id,
+        .method = req->method,
+        .path = req->path,
+        .model = req->model[0] ? req->model : NULL,
+        .version = req->version,
+        .status = status,
+        .latency_seconds = fm_clock_seconds() - req->start,
+        .bytes_in = req->body.len,
+        .bytes_out = req->replied ? req->content_length : 0,
+        .remote = remote[0] ? remote : NULL,
+    };
+    fm_access_log_write(server->access_log, &entry);
+    request_free(req);
+    atomic_fetch_sub(&server->in_flight, 1);
+}
+
+static void log_mhd_error(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    fprintf(stderr, "finmaas serve: http: %s\n", text);
+}
+
+struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *addr, int ipv6,
+                                 fm_error_t *err) {
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ipv6) flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, &on_request, server, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd_error, NULL,
+        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)server->config.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, server, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!d) {
+        fm_error_set(err, FM_EIO, "cannot listen on %s:%d (address in use or not available)",
+                     server->config.host, server->config.port);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : server->config.port;
+    return d;
+}

@@ -1,0 +1,231 @@
+/*
+ * Internal to the server area: the request, the route table, the store of loaded models, the
+ * batcher, and the handlers. See server.h for what the server does.
+ */
+#ifndef FM_SERVER_INTERNAL_H
+#define FM_SERVER_INTERNAL_H
+
+#include "core/buf.h"
+#include "model/model.h"
+#include "observe/access_log.h"
+#include "observe/metrics.h"
+#include "registry/registry.h"
+#include "server/server.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define FM_PATH_MAX       1024
+#define FM_REQUEST_ID_MAX 96
+#define FM_ROUTE_PARAMS   4
+
+typedef struct fm_store fm_store_t;
+typedef struct fm_served fm_served_t;
+typedef struct fm_batcher fm_batcher_t;
+typedef struct fm_request fm_request_t;
+
+/* ---- Server ------------------------------------------------------------------------------ */
+
+struct fm_server {
+    fm_server_config_t config;
+    struct MHD_Daemon *daemon;
+    int port;
+    fm_registry_t *registry;
+    fm_metrics_t *metrics;
+    fm_access_log_t *access_log;
+    fm_store_t *store;
+    atomic_int ready;           /* 1 once models are loaded and warmed; 0 again when stopping */
+    atomic_int draining;        /* stopping: answers carry Connection: close */
+    atomic_long in_flight;      /* requests received and not yet completed */
+    atomic_ullong next_request; /* sequence for generated request ids */
+    char id_prefix[16];         /* random per process, so ids are unique across restarts */
+    pthread_t watcher;
+    int watcher_running;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_wake;
+    int stopping;
+};
+
+/* ---- Requests ---------------------------------------------------------------------------- */
+
+typedef enum { FM_BODY_NONE = 0, FM_BODY_JSON = 1, FM_BODY_BINARY = 2 } fm_body_kind_t;
+
+typedef int (*fm_handler_fn)(fm_request_t *req, fm_error_t *err);
+
+/* One entry of the HTTP API. Routes are data: server/routes.c holds the one table. */
+typedef struct fm_route {
+    const char *method;  /* "GET", "POST", "PUT", "DELETE" */
+    const char *pattern; /* "/v2/models/{name}/versions/{version}/infer"; a segment may be
+                            "{name}:predict" (a parameter followed by a literal suffix) */
+    fm_handler_fn handler;
+    const char *role;    /* role required once authentication lands: "consumer", ... */
+    fm_body_kind_t body; /* what the body must be */
+} fm_route_t;
+
+typedef enum { FM_REQ_RECEIVING = 0, FM_REQ_WAITING = 1, FM_REQ_READY = 2 } fm_req_state_t;
+
+struct fm_request {
+    fm_server_t *server;
+    struct MHD_Connection *connection;
+    const fm_route_t *route;
+    char method[8];
+    char path[FM_PATH_MAX];
+    char segments[FM_PATH_MAX]; /* storage for the parameters below */
+    const char *params[FM_ROUTE_PARAMS];
+    size_t nparams;
+    char request_id[FM_REQUEST_ID_MAX];
+    fm_buf_t body;
+    uint64_t content_length; /* when has_length */
+    int has_length;
+    double start;
+    fm_req_state_t state;
+    /* the reply */
+    int status;
+    fm_buf_t reply;
+    const char *content_type;
+    int retry_after; /* seconds; 0: no Retry-After header */
+    int replied;     /* a response was queued */
+    /* for the access log and metrics */
+    char model[FM_REGISTRY_NAME_MAX + 1];
+    int64_t version;
+    /* dynamic batching: the job this request waits on, and what finishes the reply after */
+    void *job;
+    fm_handler_fn resume;
+    void *resume_state;
+};
+
+/* The route matching method and path: *out and params filled; FM_OK, FM_ENOTFOUND (no path
+ * matches: 404) or FM_EUNSUPPORTED (the path exists for other methods: 405). */
+int fm_routes_match(fm_request_t *req, fm_error_t *err);
+/* The allowed methods for req's path, comma-separated, for the Allow header of a 405. */
+void fm_routes_allowed(const char *path, char *out, size_t size);
+/* The whole table (for docs and tests). */
+const fm_route_t *fm_routes_table(size_t *count);
+
+/* The HTTP status for an error code (one mapping for the whole server). */
+int fm_http_status(int code);
+
+/* Sets a JSON reply {"error": message} with status (and Retry-After for 503). */
+void fm_reply_error(fm_request_t *req, int status, const char *message);
+/* Takes ownership of nothing: req->reply already holds the body; sets status and type. */
+void fm_reply_json(fm_request_t *req, int status);
+
+/* ---- Loaded models ----------------------------------------------------------------------- */
+
+/* Per-thread scratch for scoring: encoded rows and the network workspace. */
+typedef struct fm_scratch {
+    struct fm_scratch *next;
+    int capacity;           /* rows */
+    double *x;              /* capacity * nfeatures */
+    double *out;            /* capacity * output width */
+    fm_raw_value_t *values; /* one row of raw inputs (prep column order) */
+    fm_net32_workspace_t *ws;
+} fm_scratch_t;
+
+/* One loaded model version. Reference-counted: the store holds one reference while it is
+ * loaded; every request holds one while it uses it, so a version swapped out under load is freed
+ * only after its last request finishes. */
+struct fm_served {
+    char name[FM_REGISTRY_NAME_MAX + 1];
+    int64_t version;
+    fm_model_t *model;
+    atomic_int refs;
+    fm_model_stats_t *stats;
+    fm_strdict_t inputs; /* input (raw column) name -> prep column index */
+    pthread_mutex_t pool_lock;
+    fm_scratch_t *pool;
+    fm_batcher_t *batcher; /* NULL when batching is off */
+    double load_seconds;
+    char *metadata; /* the V2 model metadata JSON text of this version */
+};
+
+int fm_store_new(fm_server_t *server, fm_store_t **out, fm_error_t *err);
+void fm_store_free(fm_store_t *store);
+
+/* Loads every version of every model in the registry (start-up). */
+int fm_store_load_all(fm_store_t *store, fm_error_t *err);
+/* Loads (or reloads) every version of model name from the registry; marks it wanted. */
+int fm_store_load(fm_store_t *store, const char *name, fm_error_t *err);
+/* Unloads every version of name and marks it unwanted (the watcher will not reload it). */
+int fm_store_unload(fm_store_t *store, const char *name, fm_error_t *err);
+/* Brings the store in line with the registry: new versions of wanted models, labels. */
+int fm_store_sync(fm_store_t *store, fm_error_t *err);
+/* Updates the label cache after a label change made through the API. */
+void fm_store_set_label(fm_store_t *store, const char *name, const char *label, int64_t version);
+
+/*
+ * A reference to a loaded version: version > 0 that version; version 0 the one labelled
+ * "production", else the newest loaded. label (may be NULL) selects by label instead.
+ * FM_ENOTFOUND (404) for an unknown model, version or label; FM_ESTATE (503) for a model that
+ * exists but is not loaded. Release with fm_served_release.
+ */
+int fm_store_acquire(fm_store_t *store, const char *name, int64_t version, const char *label,
+                     fm_served_t **out, fm_error_t *err);
+void fm_served_release(fm_served_t *served);
+
+/* Index entry for the repository API. */
+typedef struct fm_index_entry {
+    char name[FM_REGISTRY_NAME_MAX + 1];
+    int64_t version;
+    int loaded;
+    char labels[256];
+} fm_index_entry_t;
+/* Every registered version with its state (new array, caller frees). */
+int fm_store_index(fm_store_t *store, fm_index_entry_t **out, size_t *count, fm_error_t *err);
+/* The loaded versions of name (new array of version numbers, caller frees), and labels. */
+int fm_store_versions(fm_store_t *store, const char *name, int64_t **versions, size_t *count,
+                      fm_error_t *err);
+
+/* Scratch for n rows (from the pool when it fits, else newly allocated). */
+fm_scratch_t *fm_scratch_get(fm_served_t *served, int n);
+void fm_scratch_put(fm_served_t *served, fm_scratch_t *scratch);
+
+/* ---- Scoring ----------------------------------------------------------------------------- */
+
+/* Scores n encoded rows of x into out (width per row), inline or through the batcher; counts
+ * the inferences and compute time. FM_EBUSY when the batch queue is full. */
+int fm_score(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, int n, fm_error_t *err);
+
+/* ---- Dynamic batching -------------------------------------------------------------------- */
+
+int fm_batcher_new(fm_served_t *served, const fm_server_config_t *config, fm_batcher_t **out,
+                   fm_error_t *err);
+void fm_batcher_free(fm_batcher_t *batcher);
+/*
+ * Queues n rows of x: suspends the request's connection and sets its state to FM_REQ_WAITING
+ * (both before the job becomes visible to the batcher thread, so the resume can never come
+ * first); the batcher writes out[n * width] and resumes the connection, and the access handler
+ * then runs req->resume. Returns FM_OK, or FM_EBUSY (nothing suspended) when the queue is full.
+ */
+int fm_batcher_submit(fm_batcher_t *batcher, fm_request_t *req, const double *x, int n, double *out,
+                      fm_error_t *err);
+
+/* Starts libmicrohttpd on addr for server (http.c). */
+struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *addr, int ipv6,
+                                 fm_error_t *err);
+
+/* ---- Handlers ---------------------------------------------------------------------------- */
+
+int fm_h_live(fm_request_t *req, fm_error_t *err);
+int fm_h_ready(fm_request_t *req, fm_error_t *err);
+int fm_h_server_metadata(fm_request_t *req, fm_error_t *err);
+int fm_h_model_metadata(fm_request_t *req, fm_error_t *err);
+int fm_h_model_ready(fm_request_t *req, fm_error_t *err);
+int fm_h_v2_infer(fm_request_t *req, fm_error_t *err);
+int fm_h_tf_predict(fm_request_t *req, fm_error_t *err);
+int fm_h_tf_status(fm_request_t *req, fm_error_t *err);
+int fm_h_repository_index(fm_request_t *req, fm_error_t *err);
+int fm_h_repository_load(fm_request_t *req, fm_error_t *err);
+int fm_h_repository_unload(fm_request_t *req, fm_error_t *err);
+int fm_h_repository_upload(fm_request_t *req, fm_error_t *err);
+int fm_h_label_put(fm_request_t *req, fm_error_t *err);
+int fm_h_label_delete(fm_request_t *req, fm_error_t *err);
+int fm_h_models_list(fm_request_t *req, fm_error_t *err);
+int fm_h_metrics(fm_request_t *req, fm_error_t *err);
+
+/* Parses a version path parameter ("3") into *version; FM_ENOTFOUND for anything else. */
+int fm_parse_version(const char *text, int64_t *version, fm_error_t *err);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Starting and stopping the server: open the registry, load and warm every model, listen, and a
+ * watcher thread that polls the registry so versions and labels added by other processes (the
+ * `finmaas models` command) are served without a restart. Stopping refuses new connections,
+ * waits for requests in flight, then frees everything.
+ */
+#include "server/internal.h"
+#include "core/clock.h"
+#include "core/digest.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *watch_loop(void *arg) {
+    fm_server_t *s = arg;
+    pthread_mutex_lock(&s->watch_lock);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long ms = s->config.watch_interval_ms;
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->watch_wake, &s->watch_lock, &ts);
+        if (s->stopping) break;
+        pthread_mutex_unlock(&s->watch_lock);
+        fm_error_t err;
+        if (fm_store_sync(s->store, &err))
+            fprintf(stderr, "finmaas serve: registry sync: %s\n", fm_error_message(&err));
+        pthread_mutex_lock(&s->watch_lock);
+    }
+    pthread_mutex_unlock(&s->watch_lock);
+    return NULL;
+}
+
+static int resolve_address(const fm_server_config_t *c, struct sockaddr_storage *addr, int *ipv6,
+                           fm_error_t *err) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    int rc = getaddrinfo(c->host, port, &hints, &res);
+    if (rc || !res)
+        return fm_error_set(err, FM_EINVAL, "cannot resolve listen address '%s': %s", c->host,
+                            gai_strerror(rc));
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *ipv6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return FM_OK;
+}
+
+int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_error_t *err) {
+    *out = NULL;
+    fm_server_t *s = calloc(1, sizeof *s);
+    if (!s) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    s->config = *config;
+    pthread_mutex_init(&s->watch_lock, NULL);
+    pthread_cond_init(&s->watch_wake, NULL);
+    unsigned char random[6];
+    randombytes_buf(random, sizeof random);
+    for (size_t i = 0; i < sizeof random; i++)
+        snprintf(s->id_prefix + 2 * i, 3, "%02x", random[i]);
+    int rc = fm_registry_open(config->home, &s->registry, err);
+    if (!rc && !s->config.access_log[0])
+        snprintf(s->config.access_log, sizeof s->config.access_log, "%s/access.log",
+                 fm_registry_home(s->registry));
+    if (!rc) rc = fm_metrics_new(&s->metrics, err);
+    if (!rc && strcmp(s->config.access_log, "off") != 0)
+        rc = fm_access_log_open(s->config.access_log, &s->access_log, err);
+    if (!rc) rc = fm_store_new(s, &s->store, err);
+    if (!rc) rc = fm_store_load_all(s->store, err);
+    struct sockaddr_storage addr;
+    int ipv6 = 0;
+    if (!rc) rc = resolve_address(&s->config, &addr, &ipv6, err);
+    if (!rc && !(s->daemon = fm_http_start(s, (const struct sockaddr *)&addr, ipv6, err)))
+        rc = err->code ? err->code : FM_EIO;
+    if (!rc && s->config.watch_interval_ms > 0) {
+        if (pthread_create(&s->watcher, NULL, watch_loop, s) == 0)
+            s->watcher_running = 1;
+        else
+            rc = fm_error_set(err, FM_ENOMEM, "cannot start the registry watcher");
+    }
+    if (rc) {
+        fm_server_stop(s);
+        return rc;
+    }
+    atomic_store(&s->ready, 1);
+    *out = s;
+    return FM_OK;
+}
+
+const fm_server_config_t *fm_server_config(const fm_server_t *s) {
+    return &s->config;
+}
+
+int fm_server_port(const fm_server_t *s) {
+    return s->port;
+}
+
+void fm_server_stop(fm_server_t *s) {
+    if (!s) return;
+    atomic_store(&s->ready, 0);
+    atomic_store(&s->draining, 1);
+    if (s->daemon) {
+        /* Stop accepting, then let the requests in flight finish. */
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+        double deadline = fm_clock_seconds() + s->config.drain_seconds;
+        while (atomic_load(&s->in_flight) > 0 && fm_clock_seconds() < deadline)
+            usleep(2000);
+        MHD_stop_daemon(s->daemon);
+    }
+    if (s->watcher_running) {
+        pthread_mutex_lock(&s->watch_lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->watch_wake);
+        pthread_mutex_unlock(&s->watch_lock);
+        pthread_join(s->watcher, NULL);
+    }
+    fm_store_free(s->store);
+    fm_access_log_close(s->access_log);
+    fm_metrics_free(s->metrics);
+    fm_registry_close(s->registry);
+    pthread_mutex_destroy(&s->watch_lock);
+    pthread_cond_destroy(&s->watch_wake);
+    free(s);
+}

@@ -1,0 +1,128 @@
+/*
+ * The HTTP API as one table: method, path pattern, handler, the role it will require, and the
+ * kind of body it takes. Authentication, body limits, content types and error replies are applied
+ * once in http.c before a handler runs; a handler only does its own work.
+ */
+#include "server/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const fm_route_t routes[] = {
+    /* Open Inference Protocol (KServe V2); inference first: the table is searched in order. */
+    {"POST", "/v2/models/{name}/infer", fm_h_v2_infer, "consumer", FM_BODY_JSON},
+    {"POST", "/v2/models/{name}/versions/{version}/infer", fm_h_v2_infer, "consumer", FM_BODY_JSON},
+
+    {"GET", "/v2/health/live", fm_h_live, NULL, FM_BODY_NONE},
+    {"GET", "/v2/health/ready", fm_h_ready, NULL, FM_BODY_NONE},
+    {"GET", "/v2", fm_h_server_metadata, "consumer", FM_BODY_NONE},
+    {"GET", "/v2/models/{name}", fm_h_model_metadata, "consumer", FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/versions/{version}", fm_h_model_metadata, "consumer", FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/ready", fm_h_model_ready, "consumer", FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/versions/{version}/ready", fm_h_model_ready, "consumer",
+     FM_BODY_NONE},
+    /* Model repository (the V2 repository extension, and uploads) */
+    {"GET", "/v2/repository/index", fm_h_repository_index, "consumer", FM_BODY_NONE},
+    {"POST", "/v2/repository/index", fm_h_repository_index, "consumer", FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/load", fm_h_repository_load, "modeler", FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/unload", fm_h_repository_unload, "modeler",
+     FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/versions", fm_h_repository_upload, "modeler",
+     FM_BODY_BINARY},
+    /* TensorFlow Serving REST */
+    {"POST", "/v1/models/{name}:predict", fm_h_tf_predict, "consumer", FM_BODY_JSON},
+    {"POST", "/v1/models/{name}/versions/{version}:predict", fm_h_tf_predict, "consumer",
+     FM_BODY_JSON},
+    {"POST", "/v1/models/{name}/labels/{label}:predict", fm_h_tf_predict, "consumer", FM_BODY_JSON},
+    {"GET", "/v1/models/{name}", fm_h_tf_status, "consumer", FM_BODY_NONE},
+    {"GET", "/v1/models/{name}/versions/{version}", fm_h_tf_status, "consumer", FM_BODY_NONE},
+    /* finmaas management */
+    {"GET", "/api/models", fm_h_models_list, "consumer", FM_BODY_NONE},
+    {"PUT", "/api/models/{name}/labels/{label}", fm_h_label_put, "modeler", FM_BODY_JSON},
+    {"DELETE", "/api/models/{name}/labels/{label}", fm_h_label_delete, "modeler", FM_BODY_NONE},
+    /* Operations */
+    {"GET", "/metrics", fm_h_metrics, NULL, FM_BODY_NONE},
+};
+
+const fm_route_t *fm_routes_table(size_t *count) {
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/*
+ * Matches path against pattern. Parameters are copied, NUL-terminated, into store (at least as
+ * large as path) and pointed at from params. Returns 1 on a match.
+ */
+static int match(const char *pattern, const char *path, char *store, const char **params,
+                 size_t *nparams) {
+    size_t n = 0;
+    const char *p = pattern, *s = path;
+    char *out = store;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/') return 0;
+        p++;
+        s++;
+        const char *pend = strchr(p, '/');
+        const char *send = strchr(s, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        size_t slen = send ? (size_t)(send - s) : strlen(s);
+        if (*p == '{') {
+            const char *close = memchr(p, '}', plen);
+            if (!close) return 0;
+            const char *suffix = close + 1;
+            size_t suffix_len = plen - (size_t)(suffix - p);
+            if (slen <= suffix_len || memcmp(s + slen - suffix_len, suffix, suffix_len) != 0)
+                return 0;
+            if (n == FM_ROUTE_PARAMS) return 0;
+            size_t vlen = slen - suffix_len;
+            memcpy(out, s, vlen);
+            out[vlen] = '\0';
+            params[n++] = out;
+            out += vlen + 1;
+        } else if (plen != slen || memcmp(p, s, plen) != 0) {
+            return 0;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p || (*s && strcmp(s, "/") != 0)) return 0;
+    *nparams = n;
+    return 1;
+}
+
+int fm_routes_match(fm_request_t *req, fm_error_t *err) {
+    int path_known = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const char *params[FM_ROUTE_PARAMS];
+        size_t nparams = 0;
+        if (!match(routes[i].pattern, req->path, req->segments, params, &nparams)) continue;
+        if (strcmp(routes[i].method, req->method) != 0) {
+            path_known = 1;
+            continue;
+        }
+        req->route = &routes[i];
+        memcpy(req->params, params, sizeof params);
+        req->nparams = nparams;
+        return FM_OK;
+    }
+    if (path_known)
+        return fm_error_set(err, FM_EUNSUPPORTED, "method %s is not allowed on %s", req->method,
+                            req->path);
+    return fm_error_set(err, FM_ENOTFOUND, "no such endpoint: %s", req->path);
+}
+
+void fm_routes_allowed(const char *path, char *out, size_t size) {
+    char store[FM_PATH_MAX];
+    size_t used = 0;
+    out[0] = '\0';
+    if (strlen(path) >= sizeof store) return;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const char *params[FM_ROUTE_PARAMS];
+        size_t nparams;
+        if (!match(routes[i].pattern, path, store, params, &nparams)) continue;
+        if (strstr(out, routes[i].method)) continue;
+        int w = snprintf(out + used, size - used, "%s%s", used ? ", " : "", routes[i].method);
+        if (w < 0 || (size_t)w >= size - used) break;
+        used += (size_t)w;
+    }
+}
