@@ -364,21 +364,21 @@ static int render_process(fm_metrics_t *m, fm_buf_t *out) {
     }
     int64_t rss = process_rss_bytes(), fds = process_open_fds();
     if (!rc && rss >= 0) {
-        rc = put_family(out, "finmaas_process_resident_memory_bytes", "gauge",
+        rc = put_family(out, "process_resident_memory_bytes", "gauge",
                         "Resident memory size in bytes.");
         if (!rc)
-            rc = fm_buf_printf(out, "finmaas_process_resident_memory_bytes %" PRId64 "\n", rss);
+            rc = fm_buf_printf(out, "process_resident_memory_bytes %" PRId64 "\n", rss);
     }
     if (!rc && fds >= 0) {
-        rc = put_family(out, "finmaas_process_open_fds", "gauge", "Open file descriptors.");
-        if (!rc) rc = fm_buf_printf(out, "finmaas_process_open_fds %" PRId64 "\n", fds);
+        rc = put_family(out, "process_open_fds", "gauge", "Open file descriptors.");
+        if (!rc) rc = fm_buf_printf(out, "process_open_fds %" PRId64 "\n", fds);
     }
     if (!rc) {
-        rc = put_family(out, "finmaas_process_start_time_seconds", "gauge",
+        rc = put_family(out, "process_start_time_seconds", "gauge",
                         "Start time of the process since the Unix epoch in seconds.");
     }
     if (!rc) {
-        rc = fm_buf_printf(out, "finmaas_process_start_time_seconds %" PRId64 ".%03d\n",
+        rc = fm_buf_printf(out, "process_start_time_seconds %" PRId64 ".%03d\n",
                            m->start_seconds, (int)m->start_millis);
     }
     return rc;

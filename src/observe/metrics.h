@@ -6,7 +6,8 @@
  * no allocation, safe from any thread. Registering a new (model, version) takes a mutex once;
  * the returned pointer stays valid until fm_metrics_free, so hot paths keep it.
  *
- * Exposed families (all prefixed finmaas_):
+ * Exposed families (finmaas_ prefixed, but for the process_* ones, which use the standard names
+ * Prometheus client libraries export, so existing dashboards work):
  *   model_requests_total{model,version,outcome="success"|"failure"}   counter
  *   model_inferences_total{model,version}                           counter (rows scored)
  *   model_queue_seconds{model,version}                              histogram

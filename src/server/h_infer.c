@@ -256,6 +256,23 @@ static int parse_request(fm_request_t *req, v2_state_t *st, fm_error_t *err) {
                               (int)in[k].name_len, in[k].name, in[k].rows, n);
         n = in[k].rows;
     }
+    /* Count the values before allocating anything sized by the claimed shape. */
+    for (int k = 0; !rc && k < count; k++) {
+        if (in[k].column < 0 && !in[k].encoded) continue;
+        long got = walk_values(d, in[k].data, NULL, NULL, &rc);
+        if (rc)
+            rc = fm_error_set(err, FM_EDATA,
+                              "input '%.*s': data must hold numbers, strings or "
+                              "null",
+                              (int)in[k].name_len, in[k].name);
+        else if (got != in[k].rows * in[k].cols)
+            rc = fm_error_set(err, FM_EDATA,
+                              "input '%.*s': shape [%ld%s] needs %ld values, "
+                              "data holds %ld",
+                              (int)in[k].name_len, in[k].name, in[k].rows,
+                              in[k].cols > 1 || in[k].encoded ? ", ..." : "",
+                              in[k].rows * in[k].cols, got);
+    }
     const fm_model_t *m = st->served->model;
     size_t ncols = m->prep->ncolumns;
     if (!rc && n <= 0)

@@ -224,49 +224,59 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     fm_server_t *server = cls;
     fm_request_t *req = *con_cls;
     if (!req) {
+        /* The headers. Errors found here are answered on the last call, after the body (if any)
+         * has been read and discarded, so the connection stays usable; only a body declared
+         * larger than the limit is refused at once (the connection then closes, rather than
+         * reading megabytes for nothing). */
         req = request_new(server, c, url, method);
         if (!req) return MHD_NO;
         *con_cls = req;
         fm_error_t err;
         int rc = fm_routes_match(req, &err);
-        if (rc) return refuse(c, req, rc == FM_EUNSUPPORTED ? 405 : 404, err.msg);
+        if (rc) {
+            fm_reply_error(req, rc == FM_EUNSUPPORTED ? 405 : 404, err.msg);
+            req->refused = 1;
+            return MHD_YES;
+        }
         char msg[160];
         int status = check_headers(req, c, msg, sizeof msg);
-        if (status) return refuse(c, req, status, msg);
-        if (req->route->body != FM_BODY_NONE || req->has_length) return MHD_YES;
-        /* No body to wait for: answer on this first call. */
-        run_handler(req, req->route->handler);
-        return send_reply(c, req);
-    }
-    if (req->replied) {
-        *upload_data_size = 0; /* discard the body of a refused request */
+        if (status == 413 && req->has_length) return refuse(c, req, status, msg);
+        if (status) {
+            fm_reply_error(req, status, msg);
+            req->refused = 1;
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        size_t limit = req->route->body == FM_BODY_BINARY ? server->config.max_upload_bytes
-                                                          : server->config.max_body_bytes;
-        if (req->body.len + *upload_data_size > limit) {
+        size_t limit = req->route && req->route->body == FM_BODY_BINARY
+                           ? server->config.max_upload_bytes
+                           : server->config.max_body_bytes;
+        if (!req->refused && req->body.len + *upload_data_size > limit) {
             char msg[96];
             snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", limit);
-            *upload_data_size = 0;
-            return refuse(c, req, 413, msg);
+            fm_reply_error(req, 413, msg);
+            req->refused = 1;
+            fm_buf_free(&req->body);
         }
-        if (fm_buf_append(&req->body, upload_data, *upload_data_size)) return MHD_NO;
-        *upload_data_size = 0;
+        if (!req->refused && fm_buf_append(&req->body, upload_data, *upload_data_size))
+            return MHD_NO;
+        *upload_data_size = 0; /* consumed (or discarded, for a refused request) */
         return MHD_YES;
     }
+    if (req->replied) return MHD_YES;
+    if (req->refused) return send_reply(c, req);
     if (req->state == FM_REQ_WAITING) {
         /* Resumed by the batcher: its results are in; finish the reply. */
         req->state = FM_REQ_READY;
         run_handler(req, req->resume);
         return send_reply(c, req);
     }
-    if (req->state == FM_REQ_RECEIVING) {
-        if (req->route->body != FM_BODY_NONE && req->body.len == 0)
-            return refuse(c, req, 411, "a request body is required");
-        run_handler(req, req->route->handler);
-        if (req->state == FM_REQ_WAITING) return MHD_YES; /* suspended by the batcher */
+    if (req->route->body != FM_BODY_NONE && req->body.len == 0) {
+        fm_reply_error(req, 411, "a request body is required");
+        return send_reply(c, req);
     }
+    run_handler(req, req->route->handler);
+    if (req->state == FM_REQ_WAITING) return MHD_YES; /* suspended by the batcher */
     return send_reply(c, req);
 }
 

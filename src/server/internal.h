@@ -87,6 +87,7 @@ struct fm_request {
     const char *content_type;
     int retry_after; /* seconds; 0: no Retry-After header */
     int replied;     /* a response was queued */
+    int refused;     /* an error reply is prepared; the body is being discarded */
     /* for the access log and metrics */
     char model[FM_REGISTRY_NAME_MAX + 1];
     int64_t version;

@@ -6,7 +6,9 @@
 #include "core/clock.h"
 
 int fm_score(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, int n, fm_error_t *err) {
-    if (served->batcher) return fm_batcher_submit(served->batcher, req, s->x, n, s->out, err);
+    /* While draining, score inline: a connection suspended now could outlive the daemon. */
+    if (served->batcher && !atomic_load(&req->server->draining))
+        return fm_batcher_submit(served->batcher, req, s->x, n, s->out, err);
     double start = fm_clock_seconds();
     fm_model_predict_encoded(served->model, s->ws, s->x, (size_t)n, s->out);
     fm_model_stats_t *stats = served->stats;

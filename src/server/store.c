@@ -39,6 +39,9 @@ struct fm_store {
     pthread_mutex_t load_lock; /* one loader at a time (start-up, API, watcher) */
     entry_t *entries;
     size_t count, cap;
+    /* Bumped by every label change made through the API: a sync that read the registry before
+     * such a change must not apply its older view of the labels. */
+    atomic_ulong label_generation;
 };
 
 /* ---- Served versions --------------------------------------------------------------------- */
@@ -307,6 +310,7 @@ static int sync_models(fm_store_t *st, const char *only, int force_wanted, fm_er
     pthread_mutex_lock(&st->load_lock);
     fm_version_info_t *infos = NULL;
     size_t n = 0;
+    unsigned long generation = atomic_load(&st->label_generation);
     int rc = fm_registry_list(st->server->registry, only, &infos, &n, err);
     if (!rc && only && n == 0) rc = fm_error_set(err, FM_ENOTFOUND, "model '%s' not found", only);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -335,9 +339,11 @@ static int sync_models(fm_store_t *st, const char *only, int force_wanted, fm_er
     }
     if (!rc) {
         pthread_rwlock_wrlock(&st->lock);
-        for (size_t k = 0; k < st->count; k++)
-            if (!only || !strcmp(st->entries[k].name, only))
-                refresh_labels(&st->entries[k], infos, n);
+        /* Labels changed through the API since the read are newer than infos: keep them. */
+        if (generation == atomic_load(&st->label_generation))
+            for (size_t k = 0; k < st->count; k++)
+                if (!only || !strcmp(st->entries[k].name, only))
+                    refresh_labels(&st->entries[k], infos, n);
         pthread_rwlock_unlock(&st->lock);
     }
     free(infos);
@@ -392,6 +398,7 @@ int fm_store_unload(fm_store_t *st, const char *name, fm_error_t *err) {
 
 void fm_store_set_label(fm_store_t *st, const char *name, const char *label, int64_t version) {
     pthread_rwlock_wrlock(&st->lock);
+    atomic_fetch_add(&st->label_generation, 1);
     entry_t *e = find_entry(st, name);
     if (e) {
         size_t i = 0;

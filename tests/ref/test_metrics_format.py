@@ -347,9 +347,9 @@ def compare(families, state, http, raw, started, ended):
         "finmaas_model_in_flight": "gauge",
         "finmaas_model_load_seconds": "gauge",
         "finmaas_http_requests_total": "counter",
-        "finmaas_process_resident_memory_bytes": "gauge",
-        "finmaas_process_open_fds": "gauge",
-        "finmaas_process_start_time_seconds": "gauge",
+        "process_resident_memory_bytes": "gauge",
+        "process_open_fds": "gauge",
+        "process_start_time_seconds": "gauge",
     }
     check(set(families) == set(expected_types), f"families: {sorted(families)}")
     for name, t in expected_types.items():
@@ -416,11 +416,11 @@ def compare(families, state, http, raw, started, ended):
     check(got == http, f"http counts: {got} vs {http}")
 
     page = os.sysconf("SC_PAGE_SIZE")
-    rss = series(families["finmaas_process_resident_memory_bytes"], "finmaas_process_resident_memory_bytes")
+    rss = series(families["process_resident_memory_bytes"], "process_resident_memory_bytes")
     check(len(rss) == 1 and 100 * 1024 <= rss[0] <= 1 << 30 and rss[0] % page == 0, f"rss {rss}")
-    fds = series(families["finmaas_process_open_fds"], "finmaas_process_open_fds")
+    fds = series(families["process_open_fds"], "process_open_fds")
     check(len(fds) == 1 and 3 <= fds[0] < 1000, f"open fds {fds}")
-    start = series(families["finmaas_process_start_time_seconds"], "finmaas_process_start_time_seconds")
+    start = series(families["process_start_time_seconds"], "process_start_time_seconds")
     check(len(start) == 1 and started - 1 <= start[0] <= ended + 1,
           f"start time {start} within [{started}, {ended}]")
 

@@ -532,9 +532,9 @@ static void test_render(void) {
         {"finmaas_model_in_flight", "gauge"},
         {"finmaas_model_load_seconds", "gauge"},
         {"finmaas_http_requests_total", "counter"},
-        {"finmaas_process_resident_memory_bytes", "gauge"},
-        {"finmaas_process_open_fds", "gauge"},
-        {"finmaas_process_start_time_seconds", "gauge"},
+        {"process_resident_memory_bytes", "gauge"},
+        {"process_open_fds", "gauge"},
+        {"process_start_time_seconds", "gauge"},
     };
     FM_CHECK_INT(ex.nfamilies, sizeof families / sizeof families[0]);
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
@@ -600,14 +600,14 @@ static void test_render(void) {
     FM_CHECK(isnan(value_of(&ex, http, NULL, NULL, "code", "404")));
     FM_CHECK(strstr(out.data, "code=\"99\"") == NULL && strstr(out.data, "code=\"600\"") == NULL);
 
-    double start = value_of(&ex, "finmaas_process_start_time_seconds", NULL, NULL, NULL, NULL);
+    double start = value_of(&ex, "process_start_time_seconds", NULL, NULL, NULL, NULL);
     FM_CHECK(start >= (double)t0.tv_sec && start <= (double)t1.tv_sec + 1);
-    double rss = value_of(&ex, "finmaas_process_resident_memory_bytes", NULL, NULL, NULL, NULL);
+    double rss = value_of(&ex, "process_resident_memory_bytes", NULL, NULL, NULL, NULL);
     /* Between VmRSS read just before and just after, give or take 4 MiB of drift. */
     FM_CHECK_MSG(rss >= fmin(rss_before, rss_after) - (4 << 20) &&
                      rss <= fmax(rss_before, rss_after) + (4 << 20),
                  "rss %g vs VmRSS %g .. %g", rss, rss_before, rss_after);
-    double fds = value_of(&ex, "finmaas_process_open_fds", NULL, NULL, NULL, NULL);
+    double fds = value_of(&ex, "process_open_fds", NULL, NULL, NULL, NULL);
     FM_CHECK_INT(fds, count_open_fds());
 
     /* Ten more descriptors show as ten more. */
@@ -617,7 +617,7 @@ static void test_render(void) {
     fm_buf_reset(&out);
     FM_CHECK_INT(fm_metrics_render(m, &out), FM_OK);
     parse_exposition(&ex, out.data);
-    FM_CHECK_INT(value_of(&ex, "finmaas_process_open_fds", NULL, NULL, NULL, NULL), fds + 10);
+    FM_CHECK_INT(value_of(&ex, "process_open_fds", NULL, NULL, NULL, NULL), fds + 10);
     for (int i = 0; i < 10; i++)
         close(extra[i]);
     fm_buf_free(&out);
