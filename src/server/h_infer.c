@@ -337,17 +337,9 @@ int fm_h_v2_infer(fm_request_t *req, fm_error_t *err) {
         return rc;
     }
     rc = parse_request(req, st, err);
-    if (!rc) rc = fm_score(req, st->served, st->scratch, st->n, err);
-    if (rc) {
-        state_free(st, req, 0);
-        return rc;
-    }
-    req->resume_state = st;
-    if (req->state == FM_REQ_WAITING) {
-        req->resume = finish;
-        return FM_OK;
-    }
-    return finish(req, err);
+    if (!rc) rc = fm_score_then(req, st->served, st->scratch, st->n, st, finish, err);
+    if (rc) state_free(st, req, 0);
+    return rc;
 }
 
 /* Writes the response from the scored rows (inline, or after the batcher resumed us). */

@@ -171,17 +171,9 @@ int fm_h_tf_predict(fm_request_t *req, fm_error_t *err) {
         rc = fm_error_set(err, FM_EPARSE, "'instances' must be a list");
     if (!rc)
         rc = instances >= 0 ? parse_instances(st, instances, err) : parse_columnar(st, inputs, err);
-    if (!rc) rc = fm_score(req, st->served, st->scratch, st->n, err);
-    if (rc) {
-        state_free(st, req, 0);
-        return rc;
-    }
-    req->resume_state = st;
-    if (req->state == FM_REQ_WAITING) {
-        req->resume = finish;
-        return FM_OK;
-    }
-    return finish(req, err);
+    if (!rc) rc = fm_score_then(req, st->served, st->scratch, st->n, st, finish, err);
+    if (rc) state_free(st, req, 0);
+    return rc;
 }
 
 static void put_probability_value(fm_buf_t *b, const double *row, size_t width) {

@@ -100,3 +100,15 @@ void fm_release_for_request(fm_request_t *req, fm_served_t *served, int ok) {
         atomic_fetch_add_explicit(&stats->failure, 1, memory_order_relaxed);
     fm_served_release(served);
 }
+
+int fm_score_then(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, int n, void *state,
+                  fm_handler_fn finish, fm_error_t *err) {
+    int rc = fm_score(req, served, s, n, err);
+    if (rc) return rc;
+    req->resume_state = state;
+    if (req->state == FM_REQ_WAITING) {
+        req->resume = finish;
+        return FM_OK;
+    }
+    return finish(req, err);
+}

@@ -23,6 +23,14 @@ void fm_put_value(fm_buf_t *b, double v);
 /* Appends the JSON string of the label predicted for row r of s->out. */
 void fm_put_label(fm_buf_t *b, const fm_model_t *m, const double *row);
 
+/*
+ * Scores the n encoded rows in s, then writes the reply with finish(req) at once or, when the
+ * batcher took the rows, after it resumes the request (req->resume_state = state either way).
+ * On failure nothing was handed over: the caller frees its state.
+ */
+int fm_score_then(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, int n, void *state,
+                  fm_handler_fn finish, fm_error_t *err);
+
 /* Acquires the model a request's path names (name, optional version or label parameters) and
  * records it on the request for logs. */
 int fm_acquire_for_request(fm_request_t *req, fm_served_t **out, fm_error_t *err);
