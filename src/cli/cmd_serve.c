@@ -80,7 +80,7 @@ static int apply_flags(int argc, char **argv, fm_server_config_t *c) {
             if (fm_server_config_listen(c, optarg, &err)) return fm_cli_fail("serve", &err);
             break;
         case OPT_THREADS:
-            if (fm_cli_parse_long("serve", "threads", optarg, 1, 256, &v)) return FM_EXIT_USAGE;
+            if (fm_cli_parse_long("serve", "threads", optarg, 1, 64, &v)) return FM_EXIT_USAGE;
             c->threads = (int)v;
             break;
         case OPT_CONFIG:

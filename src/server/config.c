@@ -96,7 +96,7 @@ int fm_server_config_load(fm_server_config_t *c, const char *path, fm_error_t *e
             rc =
                 set_text(c->access_log, sizeof c->access_log, item->valuestring, "access_log", err);
         } else if (!strcmp(key, "threads")) {
-            if (!(rc = fm_json_int(j, key, 1, 256, &v, err))) c->threads = (int)v;
+            if (!(rc = fm_json_int(j, key, 1, 64, &v, err))) c->threads = (int)v;
         } else if (!strcmp(key, "max_body_bytes")) {
             if (!(rc = fm_json_int(j, key, 1024, (int64_t)1 << 32, &v, err)))
                 c->max_body_bytes = (size_t)v;
@@ -148,7 +148,7 @@ int fm_server_config_from_env(fm_server_config_t *c, fm_error_t *err) {
         long min, max;
         int *target;
     } ints[] = {
-        {"FINMAAS_THREADS", 1, 256, &c->threads},
+        {"FINMAAS_THREADS", 1, 64, &c->threads},
         {"FINMAAS_BATCH_MAX_SIZE", 0, 65536, &c->batch_max_size},
         {"FINMAAS_BATCH_MAX_DELAY_US", 0, 10000000, &c->batch_max_delay_us},
     };

@@ -331,12 +331,12 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
                                  fm_error_t *err) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* One polling thread per daemon; fm_server_start starts one daemon per HTTP thread. */
     if (ipv6) flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, &on_request, server, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd_error, NULL,
-        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)server->config.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, server, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, server,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!d) {
         fm_error_set(err, FM_EIO, "cannot listen on %s:%d (address in use or not available)",
@@ -344,6 +344,6 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    server->port = info ? info->port : server->config.port;
+    if (info) server->port = info->port;
     return d;
 }

@@ -30,7 +30,11 @@ typedef struct fm_request fm_request_t;
 
 struct fm_server {
     fm_server_config_t config;
-    struct MHD_Daemon *daemon;
+    /* One libmicrohttpd daemon per HTTP thread, all listening on the same port with
+     * SO_REUSEPORT: the kernel spreads new connections over them. (A single daemon with a
+     * thread pool let one thread accept every connection of a burst, leaving the others idle.) */
+    struct MHD_Daemon *daemons[64];
+    int ndaemons;
     int port;
     fm_registry_t *registry;
     fm_metrics_t *metrics;

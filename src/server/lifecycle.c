@@ -8,7 +8,9 @@
 #include "core/clock.h"
 #include "core/digest.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,27 @@ static int resolve_address(const fm_server_config_t *c, struct sockaddr_storage 
     return FM_OK;
 }
 
+/*
+ * The daemons share the port through SO_REUSEPORT, which would also let a second server on the
+ * same port start silently and take half the connections. So first bind the address once
+ * without it: a port in use is then a clear error, as users expect.
+ */
+static int check_port_free(const struct sockaddr_storage *addr, int ipv6,
+                           const fm_server_config_t *c, fm_error_t *err) {
+    if (c->port == 0) return FM_OK;
+    int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fm_error_set(err, FM_EIO, "cannot create a socket");
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len = ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc = bind(fd, (const struct sockaddr *)addr, len);
+    close(fd);
+    if (rc != 0)
+        return fm_error_set(err, FM_EIO, "cannot listen on %s:%d: address in use or not available",
+                            c->host, c->port);
+    return FM_OK;
+}
+
 int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_error_t *err) {
     *out = NULL;
     fm_server_t *s = calloc(1, sizeof *s);
@@ -83,8 +106,20 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
     struct sockaddr_storage addr;
     int ipv6 = 0;
     if (!rc) rc = resolve_address(&s->config, &addr, &ipv6, err);
-    if (!rc && !(s->daemon = fm_http_start(s, (const struct sockaddr *)&addr, ipv6, err)))
-        rc = err->code ? err->code : FM_EIO;
+    if (!rc) rc = check_port_free(&addr, ipv6, &s->config, err);
+    for (int i = 0; !rc && i < s->config.threads; i++) {
+        struct MHD_Daemon *d = fm_http_start(s, (const struct sockaddr *)&addr, ipv6, err);
+        if (!d) {
+            rc = err->code ? err->code : FM_EIO;
+            break;
+        }
+        s->daemons[s->ndaemons++] = d;
+        /* The others join the port the first one bound (which matters with port 0). */
+        if (ipv6)
+            ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)s->port);
+        else
+            ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)s->port);
+    }
     if (!rc && s->config.watch_interval_ms > 0) {
         if (pthread_create(&s->watcher, NULL, watch_loop, s) == 0)
             s->watcher_running = 1;
@@ -112,14 +147,17 @@ void fm_server_stop(fm_server_t *s) {
     if (!s) return;
     atomic_store(&s->ready, 0);
     atomic_store(&s->draining, 1);
-    if (s->daemon) {
+    if (s->ndaemons) {
         /* Stop accepting, then let the requests in flight finish. */
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
+        for (int i = 0; i < s->ndaemons; i++) {
+            MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
+            if (fd != MHD_INVALID_SOCKET) close(fd);
+        }
         double deadline = fm_clock_seconds() + s->config.drain_seconds;
         while (atomic_load(&s->in_flight) > 0 && fm_clock_seconds() < deadline)
             usleep(2000);
-        MHD_stop_daemon(s->daemon);
+        for (int i = 0; i < s->ndaemons; i++)
+            MHD_stop_daemon(s->daemons[i]);
     }
     if (s->watcher_running) {
         pthread_mutex_lock(&s->watch_lock);
