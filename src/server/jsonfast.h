@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define FM_JDOC_INLINE_TOKENS 512
+#define FM_JDOC_INLINE_TOKENS 256
 
 typedef struct fm_jdoc {
     char *js; /* the body (borrowed, modified in place by fm_jdoc_string) */
