@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential cmake pkg-config
   # runtime libraries
-  libopenblas-dev libcjson-dev libjsmn-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev
+  libopenblas-dev libcjson-dev libjsmn-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev gnutls-bin curl
   # tests and benchmarks: independent reference computations (never used at run time)
   python3 python3-numpy python3-sklearn python3-pandas python3-requests
   # benchmarks: peers and load generator

@@ -23,6 +23,7 @@ static const char usage[] =
     "  --positive VALUE        binary: the positive class (default: the second in sorted order)\n"
     "  --task T                binary | multiclass | regression (default: from the target)\n"
     "  --drop COL,...          columns to leave out (ids, leaky or protected columns)\n"
+    "  --pii COL,...           columns holding personal data: masked in logs, audit and errors\n"
     "  --schema S.json         column types that override inference: {\"col\": "
     "\"numeric\"|\"categorical\"}\n"
     "  --weight-column COL     numeric column of sample weights\n"
@@ -59,6 +60,7 @@ enum {
     OPT_POSITIVE,
     OPT_TASK,
     OPT_DROP,
+    OPT_PII,
     OPT_SCHEMA,
     OPT_WEIGHT_COLUMN,
     OPT_CLASS_WEIGHT,
@@ -88,6 +90,7 @@ static const struct option options[] = {
     {"positive", required_argument, NULL, OPT_POSITIVE},
     {"task", required_argument, NULL, OPT_TASK},
     {"drop", required_argument, NULL, OPT_DROP},
+    {"pii", required_argument, NULL, OPT_PII},
     {"schema", required_argument, NULL, OPT_SCHEMA},
     {"weight-column", required_argument, NULL, OPT_WEIGHT_COLUMN},
     {"class-weight", required_argument, NULL, OPT_CLASS_WEIGHT},
@@ -116,6 +119,8 @@ typedef struct train_args {
     const char *data, *out, *schema;
     char **drop;
     size_t ndrop;
+    char **pii;
+    size_t npii;
     int quiet;
     int lr_given;
     fm_train_options_t train;
@@ -176,6 +181,11 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             fm_cli_free_list(a->drop);
             a->drop = fm_cli_split_list(optarg, &a->ndrop);
             if (!a->drop) return FM_EXIT_FAILURE;
+            break;
+        case OPT_PII:
+            fm_cli_free_list(a->pii);
+            a->pii = fm_cli_split_list(optarg, &a->npii);
+            if (!a->pii) return FM_EXIT_FAILURE;
             break;
         case OPT_SCHEMA:
             a->schema = optarg;
@@ -287,6 +297,8 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     }
     o->drop = (const char *const *)a->drop;
     o->ndrop = a->ndrop;
+    o->pii = (const char *const *)a->pii;
+    o->npii = a->npii;
     o->progress = a->quiet ? NULL : stderr;
     return 0;
 }
@@ -336,6 +348,7 @@ int fm_cmd_train(int argc, char **argv) {
     int code = parse_args(argc, argv, &a);
     if (code) {
         fm_cli_free_list(a.drop);
+        fm_cli_free_list(a.pii);
         return code;
     }
     fm_error_t err;
@@ -362,5 +375,6 @@ int fm_cmd_train(int argc, char **argv) {
     fm_frame_free(frame);
     fm_type_overrides_free(&overrides);
     fm_cli_free_list(a.drop);
+    fm_cli_free_list(a.pii);
     return code;
 }

@@ -12,6 +12,10 @@
  * fm_prep_transform maps a frame's dictionary codes to category ids once per call, so the per-row
  * work is a table lookup. fm_prep_encode_row is the serving path: it allocates nothing and only
  * reads the prep, so many threads may share one.
+ *
+ * A column may be marked as personal data (fm_prep_mark_pii). The mark changes no encoding; it
+ * travels with the parameters so that the layers that log, audit and report errors know which
+ * raw values to mask.
  */
 #include "data/prep.h"
 #include "core/json.h"
@@ -58,6 +62,16 @@ int fm_prep_find(const fm_prep_t *prep, const char *name) {
     for (size_t i = 0; i < prep->ncolumns; i++)
         if (strcmp(prep->columns[i].name, name) == 0) return (int)i;
     return -1;
+}
+
+int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_error_t *err) {
+    for (size_t i = 0; i < n; i++)
+        if (!names[i] || fm_prep_find(prep, names[i]) < 0)
+            return fm_error_set(err, FM_EINVAL, "PII column '%s' is not a feature column",
+                                names[i] ? names[i] : "(null)");
+    for (size_t i = 0; i < n; i++)
+        prep->columns[fm_prep_find(prep, names[i])].pii = 1;
+    return FM_OK;
 }
 
 /* The width of a column's encoded block. */
@@ -353,9 +367,14 @@ static int32_t category_of_number(const fm_prep_column_t *c, double v) {
 
 static int not_a_number(const fm_prep_column_t *c, const char *s, size_t n, int rc,
                         fm_error_t *err) {
+    const char *kind = rc == FM_ERANGE ? "finite number" : "number";
+    /* The value of a personal-data column never goes into a message. */
+    if (c->pii)
+        return fm_error_set(err, FM_EDATA, "column '%s' (personal data): the value is not a %s",
+                            c->name, kind);
     char quoted[MESSAGE_VALUE_MAX + 4];
     return fm_error_set(err, FM_EDATA, "column '%s': '%s' is not a %s", c->name,
-                        message_value(s, n, quoted), rc == FM_ERANGE ? "finite number" : "number");
+                        message_value(s, n, quoted), kind);
 }
 
 /* Parses text for a numeric column into *v (NaN for a missing token). */
@@ -567,6 +586,7 @@ static cJSON *column_to_json(const fm_prep_column_t *c) {
     if (!o) return NULL;
     int ok = cJSON_AddStringToObject(o, "name", c->name) &&
              cJSON_AddStringToObject(o, "type", fm_column_type_name(c->type)) != NULL;
+    if (c->pii) ok = ok && cJSON_AddTrueToObject(o, "pii") != NULL;
     if (c->type == FM_COLUMN_NUMERIC) {
         ok = ok && fm_json_add_number(o, "median", c->median) &&
              fm_json_add_number(o, "mean", c->mean) && fm_json_add_number(o, "std", c->std);
@@ -620,6 +640,11 @@ static int column_from_json(const cJSON *o, fm_prep_column_t *c, size_t offset, 
         c->type = FM_COLUMN_CATEGORICAL;
     else
         return fm_error_set(err, FM_EFORMAT, "field 'type': unknown type '%.64s'", type);
+    /* Absent in files written before columns could be marked: not personal data. */
+    const cJSON *pii = cJSON_GetObjectItemCaseSensitive(o, "pii");
+    if (pii && !cJSON_IsBool(pii))
+        return fm_error_set(err, FM_EFORMAT, "field 'pii' is not a boolean");
+    c->pii = cJSON_IsTrue(pii);
     const cJSON *indicator = cJSON_GetObjectItemCaseSensitive(o, "missing_indicator");
     if (!cJSON_IsBool(indicator))
         return fm_error_set(err, FM_EFORMAT,

@@ -25,6 +25,7 @@
 typedef struct fm_prep_column {
     char *name; /* owned; the raw column name */
     fm_column_type_t type;
+    int pii; /* 1 when the column holds personal data: masked in logs, audit and errors */
     /* numeric */
     double median;    /* imputation value */
     double mean, std; /* standardisation */
@@ -91,7 +92,15 @@ const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, siz
 /* The prep column index called name, or -1. */
 int fm_prep_find(const fm_prep_t *prep, const char *name);
 
-/* Serialises the fitted parameters to JSON (caller owns the result, cJSON_Delete). */
+/*
+ * Marks the columns names[0..n) as holding personal data (pii = 1). Either every name is a prep
+ * column and all are marked, or nothing changes and the error (FM_EINVAL) names the first unknown
+ * column. Marking a column twice is harmless.
+ */
+int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_error_t *err);
+
+/* Serialises the fitted parameters to JSON (caller owns the result, cJSON_Delete). A column's
+ * "pii": true is written only when it is set, so files from before the flag read the same. */
 cJSON *fm_prep_to_json(const fm_prep_t *prep);
 
 /* Rebuilds a prep from fm_prep_to_json output, validating every field. */

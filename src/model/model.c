@@ -159,7 +159,8 @@ int fm_model_check(const fm_model_t *m, fm_error_t *err) {
 
 /* ---- Description ----------------------------------------------------------------------------- */
 
-/* The raw input columns with their types (and categories, in one-hot order). */
+/* The raw input columns with their types, "pii": true for personal data, and categories (in
+ * one-hot order). */
 static cJSON *features_json(const fm_prep_t *prep) {
     cJSON *features = cJSON_CreateArray();
     for (size_t i = 0; features && i < prep->ncolumns; i++) {
@@ -173,6 +174,8 @@ static cJSON *features_json(const fm_prep_t *prep) {
         }
         ok = cJSON_AddStringToObject(f, "name", c->name) &&
              cJSON_AddStringToObject(f, "type", fm_column_type_name(c->type));
+        /* Only when set, as in the preprocessing JSON: unmarked models describe as before. */
+        if (ok && c->pii) ok = cJSON_AddTrueToObject(f, "pii") != NULL;
         if (ok && c->type == FM_COLUMN_CATEGORICAL) {
             cJSON *cats = cJSON_AddArrayToObject(f, "categories");
             ok = cats != NULL;

@@ -44,6 +44,8 @@ typedef struct fm_train_options {
     const char *weight_column; /* optional numeric column of sample weights */
     const char *const *drop;   /* columns to leave out */
     size_t ndrop;
+    const char *const *pii; /* feature columns holding personal data (marked in the model) */
+    size_t npii;
     fm_prep_options_t prep;
     FILE *progress; /* progress bar / lines; NULL for silence */
 } fm_train_options_t;
@@ -55,8 +57,9 @@ void fm_train_options_defaults(fm_train_options_t *options);
 /*
  * Trains a model on frame. *out is owned by the caller (fm_model_free). Errors (FM_EINVAL /
  * FM_EDATA) name the column or setting: missing target or weight column, unknown dropped column,
- * a target with one class, an unknown positive class, a family that does not fit the task, no
- * feature columns, too few rows to split, training that diverges (non-finite loss).
+ * a PII column that is the target or not a feature column, a target with one class, an unknown
+ * positive class, a family that does not fit the task, no feature columns, too few rows to split,
+ * training that diverges (non-finite loss).
  */
 int fm_train(const fm_frame_t *frame, const fm_train_options_t *options, fm_model_t **out,
              fm_error_t *err);

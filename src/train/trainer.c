@@ -103,6 +103,13 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
         if (fm_frame_find(f, o->drop[d]) < 0)
             return fm_error_set(err, FM_EINVAL, "column '%s' to drop is not in %s", o->drop[d],
                                 f->source);
+    /* Checked before any work: the model's output cannot be masked like an input. */
+    for (size_t i = 0; i < o->npii; i++)
+        if (o->pii[i] && !strcmp(o->pii[i], o->target))
+            return fm_error_set(err, FM_EINVAL,
+                                "PII column '%s' is the target; only feature columns can be "
+                                "marked as personal data",
+                                o->pii[i]);
     r->weight_col = -1;
     if (o->weight_column) {
         r->weight_col = fm_frame_find(f, o->weight_column);
@@ -126,6 +133,22 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
         return fm_error_set(err, FM_EINVAL, "no feature columns left in %s besides target '%s'",
                             f->source, o->target);
     return FM_OK;
+}
+
+/* Marks the PII columns in the fitted preprocessing; an error says why a name is no feature. */
+static int mark_pii(run_t *r, fm_error_t *err) {
+    const fm_train_options_t *o = r->opt;
+    const fm_frame_t *f = r->frame;
+    for (size_t i = 0; i < o->npii; i++) {
+        const char *name = o->pii[i] ? o->pii[i] : "";
+        if (fm_prep_find(r->model->prep, name) >= 0) continue;
+        if (fm_frame_find(f, name) < 0)
+            return fm_error_set(err, FM_EINVAL, "PII column '%s' is not in %s", name, f->source);
+        return fm_error_set(
+            err, FM_EINVAL, "PII column '%s' is not a feature column (it is %s)", name,
+            o->weight_column && !strcmp(name, o->weight_column) ? "the weight column" : "dropped");
+    }
+    return fm_prep_mark_pii(r->model->prep, o->pii, o->npii, err);
 }
 
 /* Splits the rows that have a target into training and validation rows. */
@@ -481,6 +504,11 @@ static cJSON *training_info(const run_t *r, const history_t *h) {
     cJSON_AddStringToObject(t, "class_weight",
                             o->class_weight == FM_CLASS_WEIGHT_BALANCED ? "balanced" : "none");
     if (o->weight_column) cJSON_AddStringToObject(t, "weight_column", o->weight_column);
+    /* In feature order, each once, whatever order and repeats the options had. */
+    cJSON *pii = cJSON_AddArrayToObject(t, "pii_columns");
+    for (size_t i = 0; pii && i < r->model->prep->ncolumns; i++)
+        if (r->model->prep->columns[i].pii)
+            cJSON_AddItemToArray(pii, cJSON_CreateString(r->model->prep->columns[i].name));
     cJSON_AddBoolToObject(t, "missing_indicators", o->prep.missing_indicators);
     cJSON_AddNumberToObject(t, "rows", (double)r->ntrain);
     cJSON_AddNumberToObject(t, "seconds", h->seconds);
@@ -575,6 +603,7 @@ static int train_run(run_t *r, fm_error_t *err) {
     if ((rc = fm_prep_fit(f, r->feature_cols, r->nfeature_cols, r->train_rows, r->ntrain, &o->prep,
                           &m->prep, err)))
         return rc;
+    if ((rc = mark_pii(r, err))) return rc;
     if ((rc = build_dataset(r, r->train_rows, r->ntrain, &r->train, err))) return rc;
     if ((rc = build_dataset(r, r->valid_rows, r->nvalid, &r->valid, err))) return rc;
     if ((rc = build_network(r, &rng, err))) return rc;

@@ -75,6 +75,8 @@ expect_error "--lr must be a number" "$out" -- train --data "$dir/good.csv" --ta
 expect_error "unknown model 'forest'" "$out" -- train --data "$dir/good.csv" --target y --model forest
 expect_error "cannot create" "" -- "$bin" train --data "$dir/good.csv" --target y --out /nonexistent/dir/m.fmm
 expect_error "unknown command 'fly'" "" -- "$bin" fly
+expect_error "PII column 'email' is not in" "$out" -- train --data "$dir/good.csv" --target y --pii income,email
+expect_error "PII column 'y' is the target" "$out" -- train --data "$dir/good.csv" --target y --pii y
 
 # NaN is a missing value and trains.
 { cat "$dir/good.csv"; printf '30,NaN,own,good\nNaN,NA,,bad\n'; } >"$dir/nan.csv"

@@ -461,8 +461,9 @@ static int prep_equal(const fm_prep_t *a, const fm_prep_t *b) {
     if (a->ncolumns != b->ncolumns || a->nfeatures != b->nfeatures) return 0;
     for (size_t k = 0; k < a->ncolumns; k++) {
         const fm_prep_column_t *x = &a->columns[k], *y = &b->columns[k];
-        if (strcmp(x->name, y->name) || x->type != y->type || x->offset != y->offset ||
-            x->width != y->width || x->missing_indicator != y->missing_indicator)
+        if (strcmp(x->name, y->name) || x->type != y->type || x->pii != y->pii ||
+            x->offset != y->offset || x->width != y->width ||
+            x->missing_indicator != y->missing_indicator)
             return 0;
         if (x->type == FM_COLUMN_NUMERIC && (memcmp(&x->median, &y->median, sizeof(double)) ||
                                              memcmp(&x->mean, &y->mean, sizeof(double)) ||
@@ -645,9 +646,102 @@ static void c_most_frequent_none(cJSON *r, cJSON *x, cJSON *c, cJSON *e) {
     (void)r, (void)x, (void)e;
     replace(c, "most_frequent", cJSON_CreateNumber(-1));
 }
+static void c_pii_number(cJSON *r, cJSON *x, cJSON *c, cJSON *e) {
+    (void)r, (void)c, (void)e;
+    cJSON_AddNumberToObject(x, "pii", 1);
+}
+static void c_pii_text(cJSON *r, cJSON *x, cJSON *c, cJSON *e) {
+    (void)r, (void)x, (void)e;
+    cJSON_AddStringToObject(c, "pii", "true");
+}
+static void c_pii_null(cJSON *r, cJSON *x, cJSON *c, cJSON *e) {
+    (void)r, (void)x, (void)c;
+    cJSON_AddNullToObject(e, "pii");
+}
 static void c_column_not_object(cJSON *r, cJSON *x, cJSON *c, cJSON *e) {
     (void)x, (void)c, (void)e;
     cJSON_ReplaceItemInArray(cJSON_GetObjectItem(r, "columns"), 2, cJSON_CreateString("k"));
+}
+
+/* A prep through its JSON text and back (NULL when that fails). */
+static fm_prep_t *through_json(const fm_prep_t *p, char **text_out) {
+    cJSON *json = fm_prep_to_json(p);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    cJSON *parsed = NULL;
+    fm_prep_t *q = NULL;
+    fm_error_t err;
+    if (text && fm_json_parse(text, strlen(text), "prep", &parsed, &err) == 0) {
+        int rc = fm_prep_from_json(parsed, &q, &err);
+        FM_CHECK_MSG(rc == 0, "%s", err.msg);
+    }
+    cJSON_Delete(parsed);
+    *text_out = text;
+    return q;
+}
+
+static void test_pii_marks(void) {
+    fm_frame_t *f = NULL;
+    fm_prep_t *p = fit_sample(&f);
+    if (!p) {
+        fm_frame_free(f);
+        return;
+    }
+    for (size_t k = 0; k < p->ncolumns; k++)
+        FM_CHECK_INT(p->columns[k].pii, 0);
+    /* Unmarked: no "pii" key at all, so the text is what it was before the flag existed. */
+    char *text = NULL;
+    fm_prep_t *q = through_json(p, &text);
+    FM_CHECK(text && strstr(text, "\"pii\"") == NULL);
+    FM_CHECK(q && prep_equal(p, q));
+    free(text);
+    fm_prep_free(q);
+
+    /* An unknown name fails, names it, and marks nothing, not even the valid names before it. */
+    fm_error_t err;
+    const char *bad[] = {"c", "nope", "e"};
+    FM_CHECK_INT(fm_prep_mark_pii(p, bad, 3, &err), FM_EINVAL);
+    FM_CHECK_STR(err.msg, "PII column 'nope' is not a feature column");
+    for (size_t k = 0; k < p->ncolumns; k++)
+        FM_CHECK_INT(p->columns[k].pii, 0);
+    const char *good[] = {"c", "e", "c"};
+    FM_CHECK_INT(fm_prep_mark_pii(p, good, 3, &err), 0);
+    FM_CHECK_INT(fm_prep_mark_pii(p, NULL, 0, &err), 0);
+    FM_CHECK_INT(p->columns[0].pii, 0);
+    FM_CHECK_INT(p->columns[1].pii, 1);
+    FM_CHECK_INT(p->columns[2].pii, 0);
+    FM_CHECK_INT(p->columns[3].pii, 1);
+
+    /* Marked: "pii": true on exactly those columns, and it survives the round trip. */
+    q = through_json(p, &text);
+    FM_CHECK(q && prep_equal(p, q));
+    cJSON *json = fm_prep_to_json(p);
+    const cJSON *col;
+    size_t k = 0;
+    cJSON_ArrayForEach(col, cJSON_GetObjectItem(json, "columns")) {
+        const cJSON *flag = cJSON_GetObjectItem(col, "pii");
+        FM_CHECK_MSG(k == 1 || k == 3 ? cJSON_IsTrue(flag) : flag == NULL, "column %zu", k);
+        k++;
+    }
+    /* The mark changes no encoding. */
+    double a[4 * 16], b[4 * 16];
+    FM_CHECK_INT(fm_prep_transform(p, f, NULL, 4, a, &err), 0);
+    if (q) {
+        FM_CHECK_INT(fm_prep_transform(q, f, NULL, 4, b, &err), 0);
+        FM_CHECK(memcmp(a, b, 4 * p->nfeatures * sizeof(double)) == 0);
+    }
+    /* An explicit false is read as false. */
+    replace(cJSON_GetArrayItem(cJSON_GetObjectItem(json, "columns"), 1), "pii",
+            cJSON_CreateFalse());
+    fm_prep_t *r = NULL;
+    FM_CHECK_INT(fm_prep_from_json(json, &r, &err), 0);
+    FM_CHECK(r && r->columns[1].pii == 0 && r->columns[3].pii == 1);
+    fm_prep_free(r);
+    cJSON_Delete(json);
+    free(text);
+    fm_prep_free(q);
+    fm_prep_free(p);
+    fm_frame_free(f);
 }
 
 static void test_corrupted_json_rejected(void) {
@@ -687,6 +781,9 @@ static void test_corrupted_json_rejected(void) {
          "'most_frequent' must be an integer in [0, 2]"},
         {"most frequent none", c_most_frequent_none, "'most_frequent'"},
         {"column not object", c_column_not_object, "column 2 is not an object"},
+        {"pii number", c_pii_number, "column 0 ('x'): field 'pii' is not a boolean"},
+        {"pii text", c_pii_text, "column 1 ('c'): field 'pii' is not a boolean"},
+        {"pii null", c_pii_null, "field 'pii' is not a boolean"},
     };
     cJSON *good = fm_prep_to_json(p);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -719,4 +816,5 @@ static void test_corrupted_json_rejected(void) {
 FM_TEST_MAIN(FM_TEST_CASE(test_fit_on_subset), FM_TEST_CASE(test_fit_errors),
              FM_TEST_CASE(test_category_limit), FM_TEST_CASE(test_median_against_sort),
              FM_TEST_CASE(test_encode_row_matches_transform), FM_TEST_CASE(test_mixed_types),
-             FM_TEST_CASE(test_json_round_trip), FM_TEST_CASE(test_corrupted_json_rejected))
+             FM_TEST_CASE(test_json_round_trip), FM_TEST_CASE(test_pii_marks),
+             FM_TEST_CASE(test_corrupted_json_rejected))

@@ -1,6 +1,7 @@
 /*
  * Tests of the train area: stratified splits, target resolution, and the trainer on small
- * synthetic data sets with known structure (learning, determinism, early stopping, errors).
+ * synthetic data sets with known structure (learning, determinism, early stopping, errors,
+ * personal-data columns that survive the model file).
  */
 #include "core/rng.h"
 #include "eval/metrics.h"
@@ -400,6 +401,104 @@ static void test_trainer_errors(void) {
     fm_frame_free(f);
 }
 
+static void test_trainer_pii_columns(void) {
+    fm_frame_t *f = logistic_frame(300, 6);
+    fm_train_options_t o;
+    fm_train_options_defaults(&o);
+    o.target = "y";
+    o.epochs = 3;
+    o.pii = (const char *const[]){"cat", "x2", "cat"};
+    o.npii = 3;
+    fm_model_t *m = NULL;
+    fm_error_t err;
+    int rc = fm_train(f, &o, &m, &err);
+    FM_CHECK_MSG(rc == 0, "%s", err.msg);
+    if (m) {
+        /* Columns x1, x2, cat: the two named are marked, each once, in feature order. */
+        FM_CHECK_INT(m->prep->ncolumns, 3);
+        FM_CHECK_INT(m->prep->columns[fm_prep_find(m->prep, "x1")].pii, 0);
+        FM_CHECK_INT(m->prep->columns[fm_prep_find(m->prep, "x2")].pii, 1);
+        FM_CHECK_INT(m->prep->columns[fm_prep_find(m->prep, "cat")].pii, 1);
+        const cJSON *list =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(m->info, "training"), "pii_columns");
+        FM_CHECK(cJSON_IsArray(list) && cJSON_GetArraySize(list) == 2);
+        FM_CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(list, 0)), "x2");
+        FM_CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(list, 1)), "cat");
+        /* The flags survive the model file, and the description lists them. */
+        char path[128];
+        snprintf(path, sizeof path, "%s/pii.fmm", tmpdir);
+        FM_CHECK_INT(fm_model_save(m, path, &err), 0);
+        fm_model_t *back = NULL;
+        rc = fm_model_load(path, &back, &err);
+        FM_CHECK_MSG(rc == 0, "%s", err.msg);
+        if (back) {
+            for (size_t k = 0; k < 3; k++)
+                FM_CHECK_INT(back->prep->columns[k].pii, m->prep->columns[k].pii);
+            cJSON *d = fm_model_describe(back);
+            const cJSON *feature;
+            int marked = 0;
+            cJSON_ArrayForEach(feature, cJSON_GetObjectItem(d, "features")) {
+                const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(feature, "name"));
+                const cJSON *flag = cJSON_GetObjectItem(feature, "pii");
+                int want = name && strcmp(name, "x1") != 0;
+                FM_CHECK_MSG(want ? cJSON_IsTrue(flag) : flag == NULL, "feature %s",
+                             name ? name : "?");
+                marked += cJSON_IsTrue(flag);
+            }
+            FM_CHECK_INT(marked, 2);
+            /* Saved and loaded again, the description is the same text. */
+            cJSON *before = fm_model_describe(m);
+            char *a = cJSON_PrintUnformatted(before), *b = cJSON_PrintUnformatted(d);
+            FM_CHECK(a && b && strcmp(a, b) == 0);
+            free(a);
+            free(b);
+            cJSON_Delete(before);
+            cJSON_Delete(d);
+            /* Marking changes no prediction. */
+            double p1[300], p2[300];
+            FM_CHECK_INT(fm_model_predict_frame(m, f, p1, &err), 0);
+            FM_CHECK_INT(fm_model_predict_frame(back, f, p2, &err), 0);
+            FM_CHECK(memcmp(p1, p2, sizeof p1) == 0);
+        }
+        fm_model_free(back);
+    }
+    fm_model_free(m);
+    m = NULL;
+    /* Without --pii: an empty list, and no feature is marked. */
+    o.npii = 0;
+    FM_CHECK_INT(fm_train(f, &o, &m, &err), 0);
+    if (m) {
+        const cJSON *list =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(m->info, "training"), "pii_columns");
+        FM_CHECK(cJSON_IsArray(list) && cJSON_GetArraySize(list) == 0);
+        for (size_t k = 0; k < m->prep->ncolumns; k++)
+            FM_CHECK_INT(m->prep->columns[k].pii, 0);
+    }
+    fm_model_free(m);
+    m = NULL;
+    /* Errors name the column: unknown, the target, dropped, the weight column. */
+    o.pii = (const char *const[]){"x1", "nope"};
+    o.npii = 2;
+    FM_CHECK_INT(fm_train(f, &o, &m, &err), FM_EINVAL);
+    FM_CHECK_MSG(strstr(err.msg, "PII column 'nope' is not in") != NULL, "%s", err.msg);
+    o.pii = (const char *const[]){"y"};
+    o.npii = 1;
+    FM_CHECK_INT(fm_train(f, &o, &m, &err), FM_EINVAL);
+    FM_CHECK_MSG(strstr(err.msg, "PII column 'y' is the target") != NULL, "%s", err.msg);
+    o.pii = (const char *const[]){"x2"};
+    o.drop = (const char *const[]){"x2"};
+    o.ndrop = 1;
+    FM_CHECK_INT(fm_train(f, &o, &m, &err), FM_EINVAL);
+    FM_CHECK_MSG(strstr(err.msg, "PII column 'x2' is not a feature column (it is dropped)"), "%s",
+                 err.msg);
+    o.ndrop = 0;
+    o.weight_column = "x2";
+    FM_CHECK_INT(fm_train(f, &o, &m, &err), FM_EINVAL);
+    FM_CHECK_MSG(strstr(err.msg, "(it is the weight column)") != NULL, "%s", err.msg);
+    FM_CHECK(m == NULL);
+    fm_frame_free(f);
+}
+
 int main(int argc, char **argv) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fm_train_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -410,7 +509,8 @@ int main(int argc, char **argv) {
                                            FM_TEST_CASE(test_trainer_early_stopping),
                                            FM_TEST_CASE(test_trainer_regression_and_multiclass),
                                            FM_TEST_CASE(test_trainer_weights),
-                                           FM_TEST_CASE(test_trainer_errors)};
+                                           FM_TEST_CASE(test_trainer_errors),
+                                           FM_TEST_CASE(test_trainer_pii_columns)};
     int rc = fm_test_run(cases, sizeof cases / sizeof cases[0], argc, argv);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
