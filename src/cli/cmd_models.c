@@ -2,7 +2,9 @@
  * `finmaas models`: the model registry from the command line. `add` stores a model file as the
  * next version of a named model and prints the version number; `list` shows versions as a table
  * or JSON; `label` points a label (production, staging, ...) at a version or removes it. The
- * registry lives in a home directory: --home, else $FINMAAS_HOME, else ./finmaas-home.
+ * registry lives in a home directory: --home, else $FINMAAS_HOME, else ./finmaas-home. With
+ * FINMAAS_MASTER_KEY_FILE set, `add` stores the model file encrypted with that master key; the key
+ * file is checked (size, permissions) before anything is created.
  */
 #include "cli/cli.h"
 #include "core/buf.h"
@@ -35,7 +37,8 @@ static const char add_usage[] =
     "usage: finmaas models add [--home DIR] --name NAME M.fmm\n"
     "\n"
     "Validates the model file M.fmm and stores it as the next version of model NAME (created\n"
-    "when new). Prints the new version number alone on stdout.\n"
+    "when new). Prints the new version number alone on stdout. When FINMAAS_MASTER_KEY_FILE\n"
+    "names a master key file (32 bytes, mode 0600), the stored file is encrypted with it.\n"
     "\n"
     "  --home DIR     registry home (default: $FINMAAS_HOME, else " DEFAULT_HOME ")\n"
     "  --name NAME    model name: 1 to 64 characters from A-Z a-z 0-9 _ . -,\n"
@@ -49,7 +52,8 @@ static const char list_usage[] =
     "\n"
     "  --home DIR     registry home (default: $FINMAAS_HOME, else " DEFAULT_HOME ")\n"
     "  --name NAME    only this model\n"
-    "  --json         a JSON array of objects (also with path and sha256) instead of a table\n";
+    "  --json         a JSON array of objects (also with path, sha256 and uploaded_by) instead\n"
+    "                 of a table\n";
 
 static const char label_usage[] =
     "usage: finmaas models label [--home DIR] --name NAME --label LABEL (--version N | --remove)\n"
@@ -129,9 +133,14 @@ static int models_add(int argc, char **argv) {
         return fm_cli_fail(command, &err);
     }
     fclose(fp);
+    fm_master_key_t key;
+    int have_key = 0;
+    if (fm_master_key_from_env(&key, &have_key, &err)) return fm_cli_fail(command, &err);
     fm_registry_t *r = NULL;
     int64_t version = 0;
     int rc = fm_registry_open(home, &r, &err);
+    if (!rc && have_key) rc = fm_registry_set_master_key(r, &key);
+    fm_master_key_wipe(&key);
     if (!rc) rc = fm_registry_add_file(r, name, file, &version, &err);
     fm_registry_close(r);
     if (rc) return fm_cli_fail(command, &err);
@@ -191,6 +200,8 @@ static int print_json(const fm_version_info_t *v, size_t n) {
         }
         fm_buf_puts(&b, "], ");
         json_field(&b, "sha256", v[i].sha256);
+        fm_buf_puts(&b, ", ");
+        json_field(&b, "uploaded_by", v[i].uploaded_by);
         fm_buf_puts(&b, ", ");
         json_field(&b, "path", v[i].path);
         fm_buf_puts(&b, "}");

@@ -5,10 +5,14 @@
  * query, each a statement prepared once at open with its values bound, never built from text.
  *
  * Tables: models(name, created); versions(model, version, path, sha256, size, task, family,
- * created) with path relative to the home, so a home directory can be moved or mounted elsewhere;
- * labels(model, label, version, updated), each label pointing at an existing version. Versions are
- * never deleted, so max(version) + 1 inside a BEGIN IMMEDIATE transaction never hands out a
- * number twice, across threads and processes alike.
+ * created, uploaded_by) with path relative to the home, so a home directory can be moved or
+ * mounted elsewhere; labels(model, label, version, updated), each label pointing at an existing
+ * version. Versions are never deleted, so max(version) + 1 inside a BEGIN IMMEDIATE transaction
+ * never hands out a number twice, across threads and processes alike.
+ *
+ * Schema versions: 1 had no uploaded_by; opening such a database adds the column (every existing
+ * version was added from the command line or by an unrecorded uploader: 'cli') in the same
+ * transaction that reads the schema version, after checking that the tables are a registry's.
  *
  * The caller holds registry->lock for every call here (registry_internal.h).
  */
@@ -37,6 +41,7 @@ static const char schema_sql[] =
     "    task TEXT NOT NULL,\n"
     "    family TEXT NOT NULL,\n"
     "    created TEXT NOT NULL,\n"
+    "    uploaded_by TEXT NOT NULL DEFAULT 'cli',\n"
     "    PRIMARY KEY (model, version)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS labels (\n"
@@ -48,14 +53,26 @@ static const char schema_sql[] =
     "    FOREIGN KEY (model, version) REFERENCES versions(model, version)\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS labels_by_version ON labels(model, version);\n"
-    "PRAGMA user_version = 1;\n";
+    "PRAGMA user_version = 2;\n";
+
+/* A schema-1 database has exactly these columns; preparing it proves the tables are ours before
+ * the migration changes anything. */
+static const char schema1_probe_sql[] =
+    "SELECT model, version, path, sha256, size, task, family, created FROM versions LIMIT 0";
+
+static const char migrate_1_to_2_sql[] =
+    "ALTER TABLE versions ADD COLUMN uploaded_by TEXT NOT NULL DEFAULT 'cli';\n"
+    "PRAGMA user_version = 2;\n";
 
 /* The columns every version query returns, in the order read_version expects; the label column
- * comes from a left join, so a version with k labels appears on k rows (one with NULL when none),
- * ordered so that the rows of one version are adjacent and its labels sorted. */
+ * (last, LABEL_COLUMN) comes from a left join, so a version with k labels appears on k rows (one
+ * with NULL when none), ordered so that the rows of one version are adjacent and its labels
+ * sorted. */
 #define VERSION_COLUMNS                                                                            \
-    "SELECT v.model, v.version, v.path, v.sha256, v.size, v.task, v.family, v.created, l.label "   \
+    "SELECT v.model, v.version, v.path, v.sha256, v.size, v.task, v.family, v.created, "           \
+    "v.uploaded_by, l.label "                                                                      \
     "FROM versions v LEFT JOIN labels l ON l.model = v.model AND l.version = v.version "
+#define LABEL_COLUMN  9
 #define VERSION_ORDER " ORDER BY v.model, v.version, l.label"
 
 static const char *const statement_sql[FM_REGISTRY_SQL_COUNT] = {
@@ -66,8 +83,8 @@ static const char *const statement_sql[FM_REGISTRY_SQL_COUNT] = {
         "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE model = ?1",
     [FM_REGISTRY_SQL_INSERT_MODEL] = "INSERT OR IGNORE INTO models(name, created) VALUES (?1, ?2)",
     [FM_REGISTRY_SQL_INSERT_VERSION] =
-        "INSERT INTO versions(model, version, path, sha256, size, task, family, created) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO versions(model, version, path, sha256, size, task, family, created, "
+        "uploaded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [FM_REGISTRY_SQL_LIST_ALL] = VERSION_COLUMNS VERSION_ORDER,
     [FM_REGISTRY_SQL_LIST_MODEL] = VERSION_COLUMNS "WHERE v.model = ?1" VERSION_ORDER,
     [FM_REGISTRY_SQL_GET] = VERSION_COLUMNS "WHERE v.model = ?1 AND v.version = ?2" VERSION_ORDER,
@@ -156,6 +173,18 @@ static int exec_fixed(fm_registry_t *r, const char *sql, const char *what, fm_er
     return rc == SQLITE_OK ? FM_OK : db_error(r, rc, what, err);
 }
 
+/* Adds versions.uploaded_by to a schema-1 registry (inside ensure_schema's transaction). */
+static int migrate_from_1(fm_registry_t *r, fm_error_t *err) {
+    sqlite3_stmt *probe = NULL;
+    int src = sqlite3_prepare_v2(r->db, schema1_probe_sql, -1, &probe, NULL);
+    sqlite3_finalize(probe);
+    if (src != SQLITE_OK)
+        return fm_error_set(err, FM_EFORMAT, "%s: not a finmaas registry (%s)", r->db_path,
+                            sqlite3_errmsg(r->db));
+    return exec_fixed(r, migrate_1_to_2_sql, "cannot migrate the registry to schema version 2",
+                      err);
+}
+
 /* Creates the schema in a fresh database, or checks that an existing one is a version this code
  * can use. Inside a write transaction so that two processes creating it at once do not race. */
 static int ensure_schema(fm_registry_t *r, fm_error_t *err) {
@@ -172,6 +201,8 @@ static int ensure_schema(fm_registry_t *r, fm_error_t *err) {
     sqlite3_finalize(s);
     if (!rc && version == 0)
         rc = exec_fixed(r, schema_sql, "cannot create the registry tables", err);
+    else if (!rc && version == 1)
+        rc = migrate_from_1(r, err);
     else if (!rc && version > FM_REGISTRY_SCHEMA_VERSION)
         rc = fm_error_set(err, FM_EUNSUPPORTED,
                           "%s: registry schema version %lld is newer than this finmaas supports "
@@ -273,6 +304,7 @@ int fm_registry_db_insert_version(fm_registry_t *r, const fm_version_info_t *inf
     bind_text(s, 6, info->task);
     bind_text(s, 7, info->family);
     bind_text(s, 8, info->created);
+    bind_text(s, 9, info->uploaded_by);
     return run_done(r, s, "cannot insert the version", err);
 }
 
@@ -310,6 +342,7 @@ static void read_version(fm_registry_t *r, sqlite3_stmt *s, fm_version_info_t *v
     copy_column(v->task, sizeof v->task, s, 5);
     copy_column(v->family, sizeof v->family, s, 6);
     copy_column(v->created, sizeof v->created, s, 7);
+    copy_column(v->uploaded_by, sizeof v->uploaded_by, s, 8);
 }
 
 /* Runs a version query, folding each version's label rows into one entry. */
@@ -338,7 +371,7 @@ static int collect_versions(fm_registry_t *r, sqlite3_stmt *s, fm_version_info_t
             read_version(r, s, &items[n++]);
             truncated = 0;
         }
-        const unsigned char *label = sqlite3_column_text(s, 8);
+        const unsigned char *label = sqlite3_column_text(s, LABEL_COLUMN);
         if (label) append_label(&items[n - 1], (const char *)label, &truncated);
     }
     if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)

@@ -6,6 +6,10 @@
  * the file write fails, the transaction is rolled back and the file removed again, so the
  * registry is left as it was. Holding SQLite's write lock across the file write is what makes the
  * number and the file belong together: no other thread or process can take the same number.
+ *
+ * With a master key set, the validated plaintext is hashed and described, then encrypted, and the
+ * ciphertext is what is written. The key is copied out under the mutex and wiped after use, so
+ * encrypting a large model never holds the registry's lock.
  */
 #include "registry/registry_internal.h"
 
@@ -80,6 +84,7 @@ int fm_registry_open(const char *home, fm_registry_t **out, fm_error_t *err) {
 
 void fm_registry_close(fm_registry_t *registry) {
     if (!registry) return;
+    fm_master_key_wipe(&registry->master);
     fm_registry_db_close(registry);
     pthread_mutex_destroy(&registry->lock);
     free(registry->db_path);
@@ -89,6 +94,45 @@ void fm_registry_close(fm_registry_t *registry) {
 
 const char *fm_registry_home(const fm_registry_t *registry) {
     return registry->home;
+}
+
+int fm_registry_set_master_key(fm_registry_t *registry, const fm_master_key_t *key) {
+    pthread_mutex_lock(&registry->lock);
+    if (key) {
+        registry->master = *key;
+        registry->has_master = 1;
+    } else {
+        fm_master_key_wipe(&registry->master);
+        registry->has_master = 0;
+    }
+    pthread_mutex_unlock(&registry->lock);
+    return FM_OK;
+}
+
+int fm_registry_master_copy(fm_registry_t *r, fm_master_key_t *out) {
+    pthread_mutex_lock(&r->lock);
+    int have = r->has_master;
+    if (have)
+        *out = r->master;
+    else
+        memset(out, 0, sizeof *out);
+    pthread_mutex_unlock(&r->lock);
+    return have;
+}
+
+/* An uploader id: what a key id or "cli" looks like, so nothing else reaches the audit trail. */
+static int check_uploader(const char *text, fm_error_t *err) {
+    size_t n = text ? strlen(text) : 0;
+    int ok = n >= 1 && n < sizeof(((fm_version_info_t *)0)->uploaded_by);
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = text[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    }
+    if (ok) return FM_OK;
+    return fm_error_set(err, FM_EINVAL,
+                        "invalid uploader id: use 1 to 15 characters from A-Z a-z 0-9 _ . - (an "
+                        "API key id, or \"cli\")");
 }
 
 /*
@@ -142,29 +186,46 @@ static int add_locked(fm_registry_t *r, fm_version_info_t *info, const void *dat
 }
 
 static int add_bytes(fm_registry_t *r, const char *name, const char *source, const void *data,
-                     size_t len, int64_t *version, fm_error_t *err) {
+                     size_t len, const char *uploaded_by, int64_t *version, fm_error_t *err) {
     *version = 0;
     int rc = fm_registry_check_name("model", name, err);
+    if (!rc) rc = check_uploader(uploaded_by, err);
     if (rc) return rc;
     fm_version_info_t info;
     memset(&info, 0, sizeof info);
     snprintf(info.name, sizeof info.name, "%s", name);
+    snprintf(info.uploaded_by, sizeof info.uploaded_by, "%s", uploaded_by);
     rc = describe_bytes(source, data, len, &info, err);
     if (rc) return rc;
     fm_clock_utc_iso8601(info.created, sizeof info.created);
+    fm_buf_t encrypted = FM_BUF_INIT;
+    fm_master_key_t key;
+    if (fm_registry_master_copy(r, &key)) {
+        rc = fm_crypt_encrypt(&key, data, len, &encrypted, err);
+        fm_master_key_wipe(&key);
+        if (rc) return fm_error_prefix(err, "model '%s': ", name);
+        data = encrypted.data;
+        len = encrypted.len;
+    }
     pthread_mutex_lock(&r->lock);
     rc = add_locked(r, &info, data, len, err);
     pthread_mutex_unlock(&r->lock);
+    fm_buf_free(&encrypted);
     if (!rc) *version = info.version;
     return rc;
 }
 
-int fm_registry_add(fm_registry_t *registry, const char *name, const void *data, size_t len,
-                    int64_t *version, fm_error_t *err) {
+int fm_registry_add_as(fm_registry_t *registry, const char *name, const void *data, size_t len,
+                       const char *uploaded_by, int64_t *version, fm_error_t *err) {
     char source[FM_REGISTRY_NAME_MAX + 32];
     snprintf(source, sizeof source, "upload for model '%s'",
              fm_registry_valid_name(name) ? name : "?");
-    return add_bytes(registry, name, source, data, len, version, err);
+    return add_bytes(registry, name, source, data, len, uploaded_by, version, err);
+}
+
+int fm_registry_add(fm_registry_t *registry, const char *name, const void *data, size_t len,
+                    int64_t *version, fm_error_t *err) {
+    return fm_registry_add_as(registry, name, data, len, "cli", version, err);
 }
 
 int fm_registry_add_file(fm_registry_t *registry, const char *name, const char *path,
@@ -176,7 +237,7 @@ int fm_registry_add_file(fm_registry_t *registry, const char *name, const char *
     size_t len = 0;
     rc = fm_file_read_all(path, FM_SAFETENSORS_MAX_FILE, &data, &len, err);
     if (rc) return rc;
-    rc = add_bytes(registry, name, path, data, len, version, err);
+    rc = add_bytes(registry, name, path, data, len, "cli", version, err);
     free(data);
     return rc;
 }

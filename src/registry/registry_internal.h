@@ -1,8 +1,8 @@
 /*
- * Internals of the registry shared by its three files: registry.c (the public calls, name checks,
- * the order of an add), db.c (the SQLite database: schema, prepared statements, queries) and
- * store.c (the home directory and the model files in it). Nothing here is visible outside
- * src/registry.
+ * Internals of the registry shared by its four files: registry.c (the public calls, name checks,
+ * the order of an add), db.c (the SQLite database: schema, prepared statements, queries),
+ * store.c (the home directory and the model files in it) and encrypted.c (reading a version's
+ * plaintext, rotating the master key). Nothing here is visible outside src/registry.
  *
  * Every db.c function expects the caller to hold registry->lock: one SQLite connection is shared
  * by every thread using the handle, and it is opened in multi-thread mode (SQLITE_OPEN_NOMUTEX),
@@ -12,6 +12,8 @@
 #define FM_REGISTRY_INTERNAL_H
 
 #include "registry/registry.h"
+
+#include "model/safetensors.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -37,15 +39,26 @@ typedef enum {
 } fm_registry_sql_t;
 
 struct fm_registry {
-    pthread_mutex_t lock; /* serialises every use of db and stmt */
+    pthread_mutex_t lock; /* serialises every use of db and stmt, and of master */
     char *home;           /* absolute path, no trailing slash */
     char *db_path;        /* <home>/registry.db */
     sqlite3 *db;
     sqlite3_stmt *stmt[FM_REGISTRY_SQL_COUNT];
+    fm_master_key_t master; /* valid when has_master; wiped when cleared and at close */
+    int has_master;
 };
 
-/* The schema version this code writes; a database with a newer one is refused. */
-#define FM_REGISTRY_SCHEMA_VERSION 1
+/* The schema version this code writes; a database with a newer one is refused, an older one is
+ * migrated (1 -> 2: versions.uploaded_by). */
+#define FM_REGISTRY_SCHEMA_VERSION 2
+
+/* The largest model file read back: the largest model, plus the encryption's overhead. */
+#define FM_REGISTRY_MAX_FILE (FM_SAFETENSORS_MAX_FILE + FM_SAFETENSORS_MAX_FILE / 65536 * 21 + 64)
+
+/* ---- registry.c ---- */
+
+/* Copies the master key under the lock into *out (wipe it after use); 1 when one is set. */
+int fm_registry_master_copy(fm_registry_t *r, fm_master_key_t *out);
 
 /* Longest absolute home accepted, so that every model path fits fm_version_info_t.path with room
  * for the atomic writer's temporary suffix. */

@@ -7,8 +7,16 @@
  * that are not a model, a damaged registry.db, a newer schema, files deleted behind the
  * registry's back, and concurrent adders (threads sharing a handle, threads with their own
  * handles, two processes) are exercised; nothing may crash, collide or leave partial files.
+ *
+ * Encryption at rest: encrypted adds (the file holds no plaintext; the row keeps the plaintext's
+ * SHA-256 from sha256sum), reads without a key, with a wrong key, of tampered and replaced files;
+ * uploaders recorded for maker-checker; a schema-1 database written here by hand and migrated;
+ * master key rotation plaintext -> key 1 -> key 2 (datasets included), and rotations killed with
+ * SIGKILL at random moments, after which every file must read with one of the two keys and a
+ * rerun must finish.
  */
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/rng.h"
 #include "model/model.h"
@@ -22,7 +30,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -914,7 +924,7 @@ static void test_schema_versions(void) {
     sqlite3_stmt *st = NULL;
     FM_CHECK(sqlite3_prepare_v2(s, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
     FM_CHECK(sqlite3_step(st) == SQLITE_ROW);
-    FM_CHECK_INT(sqlite3_column_int(st, 0), 1);
+    FM_CHECK_INT(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     FM_CHECK(sqlite3_prepare_v2(s, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK);
     FM_CHECK(sqlite3_step(st) == SQLITE_ROW);
@@ -992,6 +1002,563 @@ static void test_unwritable_model_dir(void) {
     fm_registry_close(r);
 }
 
+/* ---- encryption at rest ---- */
+
+/* A new master key: generated into a key file by the library, then loaded back from it. */
+static void make_key(const char *name, fm_master_key_t *key) {
+    char path[128];
+    scratch_path(path, sizeof path, name);
+    unlink(path);
+    fm_error_t err;
+    FM_CHECK_MSG(fm_master_key_generate(path, &err) == 0, "%s", err.msg);
+    FM_CHECK_MSG(fm_master_key_load(path, key, &err) == 0, "%s", err.msg);
+}
+
+/* 1 when the file at path is encrypted under key (its header names key's id). */
+static int file_under_key(const char *path, const fm_master_key_t *key) {
+    unsigned char head[16];
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t n = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    return n == sizeof head && !memcmp(head, FM_CRYPT_MAGIC, 8) && !memcmp(head + 8, key->id, 8);
+}
+
+/* fm_registry_read of name/version with the registry's key set to key (NULL: none): the code,
+ * and a check that a success gives exactly bytes. */
+static int read_with(fm_registry_t *r, const fm_master_key_t *key, const char *name, int64_t v,
+                     const fm_buf_t *bytes, fm_error_t *err) {
+    fm_registry_set_master_key(r, key);
+    fm_buf_t out = FM_BUF_INIT;
+    int rc = fm_registry_read(r, name, v, &out, err);
+    if (rc == 0)
+        FM_CHECK_MSG(out.len == bytes->len && !memcmp(out.data, bytes->data, bytes->len),
+                     "%s version %" PRId64 " read back %zu bytes, not the model's %zu", name, v,
+                     out.len, bytes->len);
+    else
+        FM_CHECK_MSG(out.data == NULL && out.len == 0, "a failed read left %zu bytes", out.len);
+    fm_buf_free(&out);
+    return rc;
+}
+
+/* The SHA-256 of bytes according to sha256sum, through a scratch file. */
+static void sha256_of(const fm_buf_t *bytes, char hex[65]) {
+    char path[128];
+    scratch_path(path, sizeof path, "plain-for-sha256sum");
+    write_bytes(path, bytes->data, bytes->len);
+    sha256sum(path, hex);
+    unlink(path);
+}
+
+/* 1 when some 32-byte window of bytes (one every 509 bytes) shows up in the file. */
+static int file_leaks(const char *path, const fm_buf_t *bytes) {
+    char *data = NULL;
+    size_t n = 0;
+    fm_error_t err;
+    if (fm_file_read_all(path, 1 << 26, &data, &n, &err)) return 0;
+    int leaked = 0;
+    for (size_t at = 0; !leaked && at + 32 <= bytes->len; at += 509)
+        leaked = memmem(data, n, bytes->data + at, 32) != NULL;
+    free(data);
+    return leaked;
+}
+
+static void test_encrypted_add_and_read(void) {
+    ensure_model_bytes();
+    char home[128];
+    fresh_home(home, sizeof home, "encrypted");
+    fm_registry_t *r = open_ok(home);
+    if (!r) return;
+    fm_master_key_t k1, k2;
+    make_key("enc-k1.key", &k1);
+    make_key("enc-k2.key", &k2);
+    fm_error_t err;
+    FM_CHECK_INT(fm_registry_set_master_key(r, &k1), 0);
+    FM_CHECK_INT(add_ok(r, "credit", &binary_bytes), 1);
+    fm_version_info_t info;
+    FM_CHECK_INT(fm_registry_get(r, "credit", 1, &info, &err), 0);
+    /* On disk: ciphertext under k1, of the size the format gives, with none of the model. */
+    FM_CHECK(file_under_key(info.path, &k1));
+    FM_CHECK(!file_leaks(info.path, &binary_bytes));
+    size_t chunks = (binary_bytes.len + 65535) / 65536;
+    struct stat st;
+    FM_CHECK(stat(info.path, &st) == 0);
+    FM_CHECK_INT(st.st_size, 40 + binary_bytes.len + chunks * 21);
+    /* The row describes the plaintext model. */
+    char sha[65];
+    sha256_of(&binary_bytes, sha);
+    FM_CHECK_STR(info.sha256, sha);
+    FM_CHECK_INT(info.size, binary_bytes.len);
+    FM_CHECK_STR(info.task, "binary");
+    FM_CHECK_INT(read_with(r, &k1, "credit", 1, &binary_bytes, &err), 0);
+    /* Reading appends after what the buffer holds. */
+    fm_buf_t out = FM_BUF_INIT;
+    fm_buf_puts(&out, "head");
+    FM_CHECK_INT(fm_registry_read(r, "credit", 1, &out, &err), 0);
+    FM_CHECK(out.len == 4 + binary_bytes.len && !memcmp(out.data, "head", 4) &&
+             !memcmp(out.data + 4, binary_bytes.data, binary_bytes.len));
+    fm_buf_free(&out);
+    fm_model_t *m = NULL;
+    FM_CHECK_INT(fm_registry_load_model(r, &info, &m, &err), 0);
+    FM_CHECK(m != NULL && m->task == FM_TASK_BINARY && !strcmp(m->family, "logistic"));
+    fm_model_free(m);
+
+    /* No key: a clear FM_EDENIED naming model, version and the variable to set. */
+    FM_CHECK_INT(read_with(r, NULL, "credit", 1, &binary_bytes, &err), FM_EDENIED);
+    FM_CHECK_MSG(strstr(err.msg, "model 'credit' version 1 is encrypted: set "
+                                 "FINMAAS_MASTER_KEY_FILE"),
+                 "%s", err.msg);
+    m = (fm_model_t *)&err;
+    FM_CHECK_INT(fm_registry_load_model(r, &info, &m, &err), FM_EDENIED);
+    FM_CHECK(m == NULL);
+    /* A wrong key: FM_EDENIED naming the version and saying it is another key. */
+    FM_CHECK_INT(read_with(r, &k2, "credit", 1, &binary_bytes, &err), FM_EDENIED);
+    FM_CHECK_MSG(strstr(err.msg, "model 'credit' version 1") &&
+                     strstr(err.msg, "encrypted with a different master key"),
+                 "%s", err.msg);
+    FM_CHECK_INT(read_with(r, &k1, "credit", 9, &binary_bytes, &err), FM_ENOTFOUND);
+    FM_CHECK_INT(read_with(r, &k1, "../x", 1, &binary_bytes, &err), FM_EINVAL);
+
+    /* Without a key, adds are plaintext again; a key set later still reads them (mixed home). */
+    FM_CHECK_INT(fm_registry_set_master_key(r, NULL), 0);
+    FM_CHECK_INT(add_ok(r, "credit", &regression_bytes), 2);
+    FM_CHECK_INT(fm_registry_get(r, "credit", 2, &info, &err), 0);
+    FM_CHECK(file_equals(info.path, regression_bytes.data, regression_bytes.len));
+    FM_CHECK_INT(read_with(r, &k1, "credit", 2, &regression_bytes, &err), 0);
+    FM_CHECK_INT(read_with(r, NULL, "credit", 2, &regression_bytes, &err), 0);
+    fm_registry_set_master_key(r, &k1);
+    FM_CHECK_INT(add_ok(r, "credit", &binary_bytes), 3);
+    FM_CHECK_INT(add_ok(r, "credit", &binary_bytes), 4);
+
+    /* Tampered ciphertext: one flipped bit in the middle. */
+    FM_CHECK_INT(fm_registry_get(r, "credit", 1, &info, &err), 0);
+    FILE *fp = fopen(info.path, "r+b");
+    FM_CHECK(fp != NULL);
+    if (fp) {
+        fseek(fp, (long)(st.st_size / 2), SEEK_SET);
+        int c = fgetc(fp);
+        fseek(fp, (long)(st.st_size / 2), SEEK_SET);
+        fputc(c ^ 0x10, fp);
+        fclose(fp);
+    }
+    FM_CHECK_INT(read_with(r, &k1, "credit", 1, &binary_bytes, &err), FM_EFORMAT);
+    FM_CHECK_MSG(strstr(err.msg, "model 'credit' version 1") && strstr(err.msg, "tampered"), "%s",
+                 err.msg);
+    /* A plaintext file replaced by another valid model: the SHA-256 gives it away. */
+    FM_CHECK_INT(fm_registry_get(r, "credit", 2, &info, &err), 0);
+    write_bytes(info.path, binary_bytes.data, binary_bytes.len);
+    FM_CHECK_INT(read_with(r, &k1, "credit", 2, &binary_bytes, &err), FM_EFORMAT);
+    FM_CHECK_MSG(strstr(err.msg, "model 'credit' version 2") && strstr(err.msg, "SHA-256") &&
+                     strstr(err.msg, "replaced"),
+                 "%s", err.msg);
+    FM_CHECK_INT(fm_registry_load_model(r, &info, &m, &err), FM_EFORMAT);
+    FM_CHECK_MSG(strstr(err.msg, "SHA-256"), "%s", err.msg);
+    /* An encrypted file swapped for another model encrypted with the same key: authentic, but
+     * not this version. */
+    FM_CHECK_INT(fm_registry_get(r, "credit", 3, &info, &err), 0);
+    fm_buf_t other = FM_BUF_INIT;
+    FM_CHECK_INT(fm_crypt_encrypt(&k1, regression_bytes.data, regression_bytes.len, &other, &err),
+                 0);
+    write_bytes(info.path, other.data, other.len);
+    fm_buf_free(&other);
+    FM_CHECK_INT(read_with(r, &k1, "credit", 3, &binary_bytes, &err), FM_EFORMAT);
+    FM_CHECK_MSG(strstr(err.msg, "SHA-256"), "%s", err.msg);
+    /* A truncated encrypted file. */
+    FM_CHECK_INT(fm_registry_get(r, "credit", 4, &info, &err), 0);
+    FM_CHECK(truncate(info.path, 100) == 0);
+    FM_CHECK_INT(read_with(r, &k1, "credit", 4, &binary_bytes, &err), FM_EFORMAT);
+    FM_CHECK_MSG(strstr(err.msg, "truncated"), "%s", err.msg);
+    /* A missing file names the version. */
+    FM_CHECK(unlink(info.path) == 0);
+    FM_CHECK(read_with(r, &k1, "credit", 4, &binary_bytes, &err) < 0);
+    FM_CHECK_MSG(strstr(err.msg, "model 'credit' version 4") && strstr(err.msg, info.path), "%s",
+                 err.msg);
+    fm_registry_close(r);
+    fm_master_key_wipe(&k1);
+    fm_master_key_wipe(&k2);
+}
+
+static void test_uploaded_by(void) {
+    ensure_model_bytes();
+    char home[128];
+    fresh_home(home, sizeof home, "uploaders");
+    fm_registry_t *r = open_ok(home);
+    if (!r) return;
+    fm_error_t err;
+    int64_t v = 0;
+    FM_CHECK_INT(fm_registry_add_as(r, "credit", binary_bytes.data, binary_bytes.len,
+                                    "k_0123456789ab", &v, &err),
+                 0);
+    FM_CHECK_INT(v, 1);
+    FM_CHECK_INT(add_ok(r, "credit", &binary_bytes), 2);
+    char file[192];
+    snprintf(file, sizeof file, "%s/m.fmm", home);
+    write_bytes(file, regression_bytes.data, regression_bytes.len);
+    FM_CHECK_INT(fm_registry_add_file(r, "other", file, &v, &err), 0);
+    static const char *const bad[] = {NULL,  "",    "k_0123456789abcd", "a b",
+                                      "x\n", "k/1", "\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 9;
+        FM_CHECK_INT(
+            fm_registry_add_as(r, "credit", binary_bytes.data, binary_bytes.len, bad[i], &v, &err),
+            FM_EINVAL);
+        FM_CHECK_INT(v, 0);
+        FM_CHECK_MSG(strstr(err.msg, "uploader"), "%s", err.msg);
+    }
+    fm_version_info_t *list = NULL;
+    size_t n = 0;
+    FM_CHECK_INT(fm_registry_list(r, NULL, &list, &n, &err), 0);
+    FM_CHECK_INT(n, 3);
+    if (n == 3) {
+        FM_CHECK_STR(list[0].uploaded_by, "k_0123456789ab");
+        FM_CHECK_STR(list[1].uploaded_by, "cli");
+        FM_CHECK_STR(list[2].uploaded_by, "cli");
+    }
+    free(list);
+    fm_registry_close(r);
+    /* Stored, not just remembered: a new handle reads the same. */
+    r = open_ok(home);
+    fm_version_info_t info;
+    FM_CHECK_INT(fm_registry_get(r, "credit", 1, &info, &err), 0);
+    FM_CHECK_STR(info.uploaded_by, "k_0123456789ab");
+    fm_registry_close(r);
+}
+
+/* The schema of the first release, written out here rather than taken from db.c. */
+static const char schema_1[] =
+    "CREATE TABLE models (name TEXT PRIMARY KEY NOT NULL, created TEXT NOT NULL);"
+    "CREATE TABLE versions (model TEXT NOT NULL REFERENCES models(name), version INTEGER NOT NULL "
+    "CHECK (version > 0), path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL CHECK "
+    "(size >= 0), task TEXT NOT NULL, family TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY "
+    "(model, version));"
+    "CREATE TABLE labels (model TEXT NOT NULL REFERENCES models(name), label TEXT NOT NULL, "
+    "version INTEGER NOT NULL, updated TEXT NOT NULL, PRIMARY KEY (model, label), FOREIGN KEY "
+    "(model, version) REFERENCES versions(model, version));"
+    "CREATE INDEX labels_by_version ON labels(model, version);"
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA user_version = 1;";
+
+static void test_migration_from_schema_1(void) {
+    ensure_model_bytes();
+    char home[128], path[256];
+    fresh_home(home, sizeof home, "schema1");
+    snprintf(path, sizeof path, "%s/models/credit", home);
+    FM_CHECK(mkdir(home, 0750) == 0);
+    snprintf(path, sizeof path, "%s/models", home);
+    FM_CHECK(mkdir(path, 0750) == 0);
+    snprintf(path, sizeof path, "%s/models/credit", home);
+    FM_CHECK(mkdir(path, 0750) == 0);
+    char sha[65];
+    for (int v = 1; v <= 2; v++) {
+        snprintf(path, sizeof path, "%s/models/credit/%d.fmm", home, v);
+        write_bytes(path, binary_bytes.data, binary_bytes.len);
+    }
+    sha256sum(path, sha);
+    snprintf(path, sizeof path, "%s/registry.db", home);
+    sqlite3 *db = NULL;
+    FM_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    FM_CHECK(sqlite3_exec(db, schema_1, NULL, NULL, NULL) == SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO models VALUES ('credit', '2024-01-01T00:00:00Z');"
+             "INSERT INTO versions VALUES ('credit', 1, 'models/credit/1.fmm', '%s', %zu, "
+             "'binary', 'logistic', '2024-01-01T00:00:00Z');"
+             "INSERT INTO versions VALUES ('credit', 2, 'models/credit/2.fmm', '%s', %zu, "
+             "'binary', 'logistic', '2024-01-02T00:00:00Z');"
+             "INSERT INTO labels VALUES ('credit', 'production', 1, '2024-01-03T00:00:00Z');",
+             sha, binary_bytes.len, sha, binary_bytes.len);
+    FM_CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    fm_registry_t *r = open_ok(home);
+    if (!r) return;
+    fm_error_t err;
+    fm_version_info_t *list = NULL;
+    size_t n = 0;
+    FM_CHECK_INT(fm_registry_list(r, "credit", &list, &n, &err), 0);
+    FM_CHECK_INT(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        FM_CHECK_STR(list[i].uploaded_by, "cli");
+        FM_CHECK_STR(list[i].sha256, sha);
+        FM_CHECK_STR(list[i].labels, i == 0 ? "production" : "");
+    }
+    free(list);
+    FM_CHECK_INT(read_with(r, NULL, "credit", 2, &binary_bytes, &err), 0);
+    int64_t v = 0;
+    FM_CHECK_INT(fm_registry_add_as(r, "credit", binary_bytes.data, binary_bytes.len,
+                                    "k_aaaabbbbcccc", &v, &err),
+                 0);
+    FM_CHECK_INT(v, 3);
+    FM_CHECK_INT(fm_registry_resolve(r, "credit", NULL, &v, &err), 0);
+    FM_CHECK_INT(v, 1);
+    fm_registry_close(r);
+
+    /* The file now says schema 2 and has the column; opening again changes nothing. */
+    FM_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    FM_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
+    FM_CHECK(sqlite3_step(st) == SQLITE_ROW);
+    FM_CHECK_INT(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    FM_CHECK(sqlite3_prepare_v2(db, "SELECT group_concat(uploaded_by) FROM versions", -1, &st,
+                                NULL) == SQLITE_OK);
+    FM_CHECK(sqlite3_step(st) == SQLITE_ROW);
+    FM_CHECK_STR((const char *)sqlite3_column_text(st, 0), "cli,cli,k_aaaabbbbcccc");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    r = open_ok(home);
+    FM_CHECK_INT(fm_registry_get(r, "credit", 3, &(fm_version_info_t){0}, &err), 0);
+    fm_registry_close(r);
+}
+
+/* One model file of the rotation tests and the bytes it must read back as. */
+typedef struct stored {
+    const char *name;
+    int64_t version;
+    const fm_buf_t *bytes;
+} stored_t;
+
+/* Every stored version reads back with key (and not without it). */
+static void check_all_read(fm_registry_t *r, const fm_master_key_t *key, const stored_t *s,
+                           size_t n, const char *when) {
+    fm_error_t err;
+    for (size_t i = 0; i < n; i++) {
+        int rc = read_with(r, key, s[i].name, s[i].version, s[i].bytes, &err);
+        FM_CHECK_MSG(rc == 0, "%s: %s", when, err.msg);
+        fm_version_info_t info;
+        FM_CHECK_INT(fm_registry_get(r, s[i].name, s[i].version, &info, &err), 0);
+        FM_CHECK_MSG(file_under_key(info.path, key), "%s: %s not under the key", when, info.path);
+    }
+}
+
+/* The plaintext of an encrypted dataset file, by key; -1 when it does not decrypt. */
+static int dataset_reads(const char *path, const fm_master_key_t *key, const char *want) {
+    char *data = NULL;
+    size_t n = 0;
+    fm_error_t err;
+    if (fm_file_read_all(path, 1 << 20, &data, &n, &err)) return -1;
+    fm_buf_t out = FM_BUF_INIT;
+    int rc = fm_crypt_decrypt(key, data, n, path, &out, &err);
+    int same = rc == 0 && out.len == strlen(want) && !memcmp(out.data, want, out.len);
+    free(data);
+    fm_buf_free(&out);
+    return rc ? -1 : same;
+}
+
+static void test_rotation(void) {
+    ensure_model_bytes();
+    char home[128];
+    fresh_home(home, sizeof home, "rotation");
+    fm_registry_t *r = open_ok(home);
+    if (!r) return;
+    fm_error_t err;
+    stored_t s[] = {{"credit", 1, &binary_bytes},
+                    {"credit", 2, &regression_bytes},
+                    {"credit", 3, &binary_bytes},
+                    {"scorer", 1, &regression_bytes}};
+    size_t n = sizeof s / sizeof s[0];
+    for (size_t i = 0; i < n; i++)
+        FM_CHECK_INT(add_ok(r, s[i].name, s[i].bytes), s[i].version);
+    /* Stored datasets: *.enc files at any depth are rotated; other files are not touched. */
+    char dir[256], data1[320], data2[320], notes[320];
+    snprintf(dir, sizeof dir, "%s/datasets", home);
+    FM_CHECK(mkdir(dir, 0750) == 0);
+    snprintf(dir, sizeof dir, "%s/datasets/credit", home);
+    FM_CHECK(mkdir(dir, 0750) == 0);
+    snprintf(data1, sizeof data1, "%s/datasets/top.csv.enc", home);
+    snprintf(data2, sizeof data2, "%s/datasets/credit/1.csv.enc", home);
+    snprintf(notes, sizeof notes, "%s/datasets/credit/notes.txt", home);
+    const char *csv1 = "income,status\n1000,good\n", *csv2 = "age\n33\n";
+    write_bytes(data1, csv1, strlen(csv1));
+    write_bytes(data2, csv2, strlen(csv2));
+    write_bytes(notes, "plain notes", 11);
+    FM_CHECK(chmod(data2, 0600) == 0);
+
+    fm_master_key_t k1, k2, k3;
+    make_key("rot-k1.key", &k1);
+    make_key("rot-k2.key", &k2);
+    make_key("rot-k3.key", &k3);
+    size_t rewritten = 99;
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k1, &k1, &rewritten, &err), FM_EINVAL);
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k1, NULL, &rewritten, &err), FM_EINVAL);
+    FM_CHECK_INT(rewritten, 0);
+
+    /* Plaintext -> k1. */
+    FM_CHECK_INT(fm_registry_rotate_master(r, NULL, &k1, &rewritten, &err), 0);
+    FM_CHECK_INT(rewritten, n + 2);
+    check_all_read(r, &k1, s, n, "after plaintext -> k1");
+    FM_CHECK_INT(read_with(r, NULL, "credit", 1, &binary_bytes, &err), FM_EDENIED);
+    FM_CHECK_INT(dataset_reads(data1, &k1, csv1), 1);
+    FM_CHECK_INT(dataset_reads(data2, &k1, csv2), 1);
+    FM_CHECK(file_equals(notes, "plain notes", 11));
+    struct stat st;
+    FM_CHECK(stat(data2, &st) == 0);
+    FM_CHECK_INT(st.st_mode & 07777, 0600);
+    fm_version_info_t info;
+    FM_CHECK_INT(fm_registry_get(r, "credit", 1, &info, &err), 0);
+    FM_CHECK(stat(info.path, &st) == 0);
+    FM_CHECK_INT(st.st_mode & 07777, 0644);
+    FM_CHECK(!file_leaks(info.path, &binary_bytes));
+    /* Done already: a rerun rewrites nothing. */
+    FM_CHECK_INT(fm_registry_rotate_master(r, NULL, &k1, &rewritten, &err), 0);
+    FM_CHECK_INT(rewritten, 0);
+
+    /* k1 -> k2. */
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k1, &k2, &rewritten, &err), 0);
+    FM_CHECK_INT(rewritten, n + 2);
+    check_all_read(r, &k2, s, n, "after k1 -> k2");
+    FM_CHECK_INT(read_with(r, &k1, "credit", 1, &binary_bytes, &err), FM_EDENIED);
+    FM_CHECK_INT(dataset_reads(data1, &k2, csv1), 1);
+    FM_CHECK_INT(dataset_reads(data2, &k2, csv2), 1);
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k1, &k2, &rewritten, &err), 0);
+    FM_CHECK_INT(rewritten, 0);
+    FM_CHECK(!has_temp_files(home));
+
+    /* Files under a key that is neither: refused, each one, nothing rewritten. */
+    FM_CHECK_INT(fm_registry_rotate_master(r, NULL, &k3, &rewritten, &err), FM_EDENIED);
+    FM_CHECK_INT(rewritten, 0);
+    FM_CHECK_MSG(strstr(err.msg, "6 of 6 files could not be re-encrypted") &&
+                     strstr(err.msg, "no old key"),
+                 "%s", err.msg);
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k1, &k3, &rewritten, &err), FM_EDENIED);
+    FM_CHECK_MSG(strstr(err.msg, "different master key"), "%s", err.msg);
+    check_all_read(r, &k2, s, n, "after refused rotations");
+
+    /* A version added as plaintext meanwhile is encrypted too; one whose file was replaced is
+     * not blessed with the new key but left as it is, and the rest still rotate; a missing file
+     * is skipped. */
+    fm_registry_set_master_key(r, NULL);
+    FM_CHECK_INT(add_ok(r, "scorer", &regression_bytes), 2);
+    FM_CHECK_INT(add_ok(r, "scorer", &regression_bytes), 3);
+    FM_CHECK_INT(add_ok(r, "scorer", &regression_bytes), 4);
+    FM_CHECK_INT(fm_registry_get(r, "scorer", 3, &info, &err), 0);
+    write_bytes(info.path, binary_bytes.data, binary_bytes.len);
+    char replaced[4096];
+    snprintf(replaced, sizeof replaced, "%s", info.path);
+    FM_CHECK_INT(fm_registry_get(r, "scorer", 4, &info, &err), 0);
+    FM_CHECK(unlink(info.path) == 0);
+    FM_CHECK_INT(fm_registry_rotate_master(r, &k2, &k3, &rewritten, &err), FM_EFORMAT);
+    FM_CHECK_INT(rewritten, n + 2 + 1);
+    FM_CHECK_MSG(strstr(err.msg, "1 of 8 files could not") &&
+                     strstr(err.msg, "model 'scorer' version 3") &&
+                     strstr(err.msg, "not re-encrypting"),
+                 "%s", err.msg);
+    FM_CHECK(file_equals(replaced, binary_bytes.data, binary_bytes.len));
+    check_all_read(r, &k3, s, n, "after k2 -> k3");
+    FM_CHECK_INT(read_with(r, &k3, "scorer", 2, &regression_bytes, &err), 0);
+    FM_CHECK_INT(dataset_reads(data2, &k3, csv2), 1);
+    fm_registry_close(r);
+    fm_master_key_wipe(&k1);
+    fm_master_key_wipe(&k2);
+    fm_master_key_wipe(&k3);
+}
+
+#define ROTATION_VERSIONS 24
+#define ROTATION_ROUNDS   20
+
+/* Runs a rotation old -> new in a child process; with kill_after_us >= 0 the child is killed
+ * with SIGKILL after that many microseconds. Returns the seconds the child ran. */
+static double rotate_in_child(const char *home, const fm_master_key_t *old_key,
+                              const fm_master_key_t *new_key, long kill_after_us) {
+    double start = fm_clock_seconds();
+    pid_t pid = fork();
+    FM_CHECK(pid >= 0);
+    if (pid == 0) {
+        fm_registry_t *r = NULL;
+        fm_error_t err;
+        size_t rewritten = 0;
+        int rc = fm_registry_open(home, &r, &err);
+        if (!rc) rc = fm_registry_rotate_master(r, old_key, new_key, &rewritten, &err);
+        if (rc) fprintf(stderr, "child rotation: %s\n", err.msg);
+        fm_registry_close(r);
+        _exit(rc ? 1 : 0);
+    }
+    if (kill_after_us >= 0) {
+        struct timespec pause = {kill_after_us / 1000000, (kill_after_us % 1000000) * 1000};
+        nanosleep(&pause, NULL);
+        kill(pid, SIGKILL);
+    }
+    int status = 0;
+    FM_CHECK(waitpid(pid, &status, 0) == pid);
+    if (kill_after_us < 0)
+        FM_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    else
+        FM_CHECK_MSG((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                         (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                     "status %d", status);
+    return fm_clock_seconds() - start;
+}
+
+static void test_rotation_interrupted(void) {
+    ensure_model_bytes();
+    char home[128], models[192], dataset[256];
+    fresh_home(home, sizeof home, "rotation-killed");
+    fm_registry_t *r = open_ok(home);
+    if (!r) return;
+    fm_master_key_t keys[2];
+    make_key("kill-a.key", &keys[0]);
+    make_key("kill-b.key", &keys[1]);
+    fm_registry_set_master_key(r, &keys[0]);
+    stored_t s[ROTATION_VERSIONS];
+    for (int i = 0; i < ROTATION_VERSIONS; i++) {
+        s[i].name = i % 3 ? "credit" : "scorer";
+        s[i].bytes = i % 2 ? &binary_bytes : &regression_bytes;
+        s[i].version = add_ok(r, s[i].name, s[i].bytes);
+    }
+    snprintf(dataset, sizeof dataset, "%s/datasets", home);
+    FM_CHECK(mkdir(dataset, 0750) == 0);
+    snprintf(dataset, sizeof dataset, "%s/datasets/train.csv.enc", home);
+    fm_buf_t sealed = FM_BUF_INIT;
+    fm_error_t err;
+    FM_CHECK_INT(fm_crypt_encrypt(&keys[0], "a,b\n1,2\n", 8, &sealed, &err), 0);
+    write_bytes(dataset, sealed.data, sealed.len);
+    fm_buf_free(&sealed);
+    snprintf(models, sizeof models, "%s/models", home);
+
+    /* How long a whole rotation takes in a child, start to exit: the range of the kill times. */
+    double whole = rotate_in_child(home, &keys[0], &keys[1], -1);
+    check_all_read(r, &keys[1], s, ROTATION_VERSIONS, "uninterrupted");
+    long range_us = (long)(whole * 1e6) + 1;
+    printf("  a whole rotation of %d files in a child: %.1f ms\n", ROTATION_VERSIONS + 1,
+           whole * 1e3);
+    fm_rng_t rng;
+    fm_rng_seed(&rng, 20240611);
+    int cur = 1, partial = 0;
+    for (int round = 0; round < ROTATION_ROUNDS; round++) {
+        const fm_master_key_t *old_key = &keys[cur], *new_key = &keys[1 - cur];
+        long delay = (long)fm_rng_below(&rng, (uint64_t)range_us);
+        rotate_in_child(home, old_key, new_key, delay);
+        /* Every file complete under one of the two keys. */
+        int under_new = 0;
+        for (int i = 0; i < ROTATION_VERSIONS; i++) {
+            int rc = read_with(r, old_key, s[i].name, s[i].version, s[i].bytes, &err);
+            if (rc == FM_EDENIED) {
+                rc = read_with(r, new_key, s[i].name, s[i].version, s[i].bytes, &err);
+                under_new++;
+            }
+            FM_CHECK_MSG(rc == 0, "round %d, %s version %" PRId64 ": %s", round, s[i].name,
+                         s[i].version, err.msg);
+        }
+        int dataset_old = dataset_reads(dataset, old_key, "a,b\n1,2\n");
+        int dataset_new = dataset_reads(dataset, new_key, "a,b\n1,2\n");
+        FM_CHECK_MSG(dataset_old == 1 || dataset_new == 1, "round %d: dataset unreadable", round);
+        partial += under_new > 0 && under_new < ROTATION_VERSIONS;
+        /* A rerun finishes: it rewrites exactly what was left, and leaves no temporary file. */
+        size_t rewritten = 0;
+        FM_CHECK_INT(fm_registry_rotate_master(r, old_key, new_key, &rewritten, &err), 0);
+        FM_CHECK_INT(rewritten, ROTATION_VERSIONS - under_new + (dataset_new != 1));
+        check_all_read(r, new_key, s, ROTATION_VERSIONS, "after the rerun");
+        FM_CHECK_INT(dataset_reads(dataset, new_key, "a,b\n1,2\n"), 1);
+        FM_CHECK_MSG(!has_temp_files(models), "round %d: temporary files left", round);
+        cur = 1 - cur;
+    }
+    printf("  %d of %d rotations killed part way\n", partial, ROTATION_ROUNDS);
+    FM_CHECK(partial >= 1);
+    fm_registry_close(r);
+    fm_master_key_wipe(&keys[0]);
+    fm_master_key_wipe(&keys[1]);
+}
+
 FM_TEST_MAIN(FM_TEST_CASE(test_names), FM_TEST_CASE(test_open_empty),
              FM_TEST_CASE(test_add_list_get), FM_TEST_CASE(test_labels),
              FM_TEST_CASE(test_labels_overflow), FM_TEST_CASE(test_resolve),
@@ -999,4 +1566,6 @@ FM_TEST_MAIN(FM_TEST_CASE(test_names), FM_TEST_CASE(test_open_empty),
              FM_TEST_CASE(test_threads_shared_handle), FM_TEST_CASE(test_threads_own_handles),
              FM_TEST_CASE(test_two_processes), FM_TEST_CASE(test_corrupt_database),
              FM_TEST_CASE(test_schema_versions), FM_TEST_CASE(test_missing_file),
-             FM_TEST_CASE(test_unwritable_model_dir))
+             FM_TEST_CASE(test_unwritable_model_dir), FM_TEST_CASE(test_encrypted_add_and_read),
+             FM_TEST_CASE(test_uploaded_by), FM_TEST_CASE(test_migration_from_schema_1),
+             FM_TEST_CASE(test_rotation), FM_TEST_CASE(test_rotation_interrupted))
