@@ -28,7 +28,21 @@ static const char usage[] =
     "  --max-body-bytes N      request body limit (default 8388608)\n"
     "  --batch-max-size N      dynamic batching: rows per batch (default 0: off)\n"
     "  --batch-max-delay-us N  dynamic batching: longest wait to fill a batch (default 500)\n"
-    "  --batch-queue N         dynamic batching: queued requests per model before 503 (1024)\n";
+    "  --batch-queue N         dynamic batching: queued requests per model before 503 (1024)\n"
+    "security (on by default):\n"
+    "  --tls-cert F --tls-key F  serve HTTPS (TLS 1.2 and 1.3 only, AEAD ciphers)\n"
+    "  --tls-client-ca F       require client certificates signed by this CA (mutual TLS)\n"
+    "  --audit MODE            durable (default: an answer leaves only after its audit entry\n"
+    "                          is committed), async (committed within 100 ms), off\n"
+    "  --rate-limit N          requests per second per API key (default 100000; 0: none)\n"
+    "  --rate-burst N          token bucket size per key (default 2 x rate)\n"
+    "  --max-connections N     open connections at most (default 1024)\n"
+    "  --max-connections-per-ip N  per client address (default: no per-address cap)\n"
+    "  --timeout S             close idle or slow connections after S seconds (default 30)\n"
+    "  --auth off              no API keys (allowed only on a loopback address; for development)\n"
+    "\n"
+    "Every endpoint but /v2/health/* needs Authorization: Bearer <API key> (finmaas keys create).\n"
+    "On a home without keys, the first start writes an admin key to DIR/admin.key (mode 0600).\n";
 
 enum {
     OPT_HOME = 1000,
@@ -39,7 +53,17 @@ enum {
     OPT_MAX_BODY,
     OPT_BATCH_SIZE,
     OPT_BATCH_DELAY,
-    OPT_BATCH_QUEUE
+    OPT_BATCH_QUEUE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CA,
+    OPT_AUDIT,
+    OPT_RATE,
+    OPT_BURST,
+    OPT_MAX_CONN,
+    OPT_MAX_CONN_IP,
+    OPT_TIMEOUT,
+    OPT_AUTH
 };
 
 static const struct option options[] = {
@@ -52,6 +76,16 @@ static const struct option options[] = {
     {"batch-max-size", required_argument, NULL, OPT_BATCH_SIZE},
     {"batch-max-delay-us", required_argument, NULL, OPT_BATCH_DELAY},
     {"batch-queue", required_argument, NULL, OPT_BATCH_QUEUE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CA},
+    {"audit", required_argument, NULL, OPT_AUDIT},
+    {"rate-limit", required_argument, NULL, OPT_RATE},
+    {"rate-burst", required_argument, NULL, OPT_BURST},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"auth", required_argument, NULL, OPT_AUTH},
     {NULL, 0, NULL, 0},
 };
 
@@ -151,7 +185,13 @@ int fm_cmd_serve(int argc, char **argv) {
     cJSON_ReplaceItemInObject(described, "listen", cJSON_CreateString(listen));
     char *text = cJSON_PrintUnformatted(described);
     fprintf(stderr, "finmaas serve: config %s\n", text ? text : "{}");
-    fprintf(stderr, "finmaas serve: ready on http://%s\n", listen);
+    if (fm_server_bootstrap_key(server))
+        fprintf(stderr,
+                "finmaas serve: this home had no API key: an admin key was written to %s "
+                "(mode 0600); use it to create keys (finmaas keys create, or POST /api/keys)\n",
+                fm_server_bootstrap_key(server));
+    fprintf(stderr, "finmaas serve: ready on %s://%s\n", config.tls_cert[0] ? "https" : "http",
+            listen);
     free(text);
     cJSON_Delete(described);
 

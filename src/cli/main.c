@@ -14,6 +14,8 @@ static const fm_command_t commands[] = {
     {"split", "split a CSV file into stratified train and test files", fm_cmd_split},
     {"serve", "serve the registry's models over HTTP (V2 and TF Serving protocols)", fm_cmd_serve},
     {"models", "keep model versions and labels in a registry (add, list, label)", fm_cmd_models},
+    {"keys", "API keys: create, list, revoke, rotate-master", fm_cmd_keys},
+    {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
 };
 
 static void print_usage(FILE *out) {

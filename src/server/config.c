@@ -28,6 +28,31 @@ void fm_server_config_defaults(fm_server_config_t *c) {
     c->queue_limit = 1024;
     c->watch_interval_ms = 2000;
     c->drain_seconds = 30;
+    c->auth = 1;
+    c->audit = FM_SERVER_AUDIT_DURABLE;
+    c->rate_limit = 100000;
+    c->rate_burst = 0;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = 0;
+    c->timeout_seconds = 30;
+}
+
+const char *fm_server_audit_name(int mode) {
+    return mode == FM_SERVER_AUDIT_ASYNC ? "async"
+           : mode == FM_SERVER_AUDIT_OFF ? "off"
+                                         : "durable";
+}
+
+int fm_server_audit_parse(const char *text, int *mode) {
+    if (!strcmp(text, "durable"))
+        *mode = FM_SERVER_AUDIT_DURABLE;
+    else if (!strcmp(text, "async"))
+        *mode = FM_SERVER_AUDIT_ASYNC;
+    else if (!strcmp(text, "off"))
+        *mode = FM_SERVER_AUDIT_OFF;
+    else
+        return FM_EINVAL;
+    return FM_OK;
 }
 
 int fm_server_config_listen(fm_server_config_t *c, const char *text, fm_error_t *err) {
@@ -105,6 +130,28 @@ int fm_server_config_load(fm_server_config_t *c, const char *path, fm_error_t *e
                 c->max_upload_bytes = (size_t)v;
         } else if (!strcmp(key, "watch_interval_ms")) {
             if (!(rc = fm_json_int(j, key, 0, 3600000, &v, err))) c->watch_interval_ms = (int)v;
+        } else if (!strcmp(key, "tls_cert") && cJSON_IsString(item)) {
+            rc = set_text(c->tls_cert, sizeof c->tls_cert, item->valuestring, key, err);
+        } else if (!strcmp(key, "tls_key") && cJSON_IsString(item)) {
+            rc = set_text(c->tls_key, sizeof c->tls_key, item->valuestring, key, err);
+        } else if (!strcmp(key, "tls_client_ca") && cJSON_IsString(item)) {
+            rc = set_text(c->tls_client_ca, sizeof c->tls_client_ca, item->valuestring, key, err);
+        } else if (!strcmp(key, "auth") && cJSON_IsBool(item)) {
+            c->auth = cJSON_IsTrue(item);
+        } else if (!strcmp(key, "audit") && cJSON_IsString(item)) {
+            if (fm_server_audit_parse(item->valuestring, &c->audit))
+                rc = fm_error_set(err, FM_EINVAL, "audit must be durable, async or off");
+        } else if (!strcmp(key, "rate_limit")) {
+            if (!(rc = fm_json_int(j, key, 0, 100000000, &v, err))) c->rate_limit = (double)v;
+        } else if (!strcmp(key, "rate_burst")) {
+            if (!(rc = fm_json_int(j, key, 0, 100000000, &v, err))) c->rate_burst = (double)v;
+        } else if (!strcmp(key, "max_connections")) {
+            if (!(rc = fm_json_int(j, key, 1, 1000000, &v, err))) c->max_connections = (int)v;
+        } else if (!strcmp(key, "max_connections_per_ip")) {
+            if (!(rc = fm_json_int(j, key, 0, 1000000, &v, err)))
+                c->max_connections_per_ip = (int)v;
+        } else if (!strcmp(key, "timeout_seconds")) {
+            if (!(rc = fm_json_int(j, key, 1, 86400, &v, err))) c->timeout_seconds = (int)v;
         } else if (!strcmp(key, "drain_seconds")) {
             if (!(rc = fm_json_int(j, key, 0, 3600, &v, err))) c->drain_seconds = (int)v;
         } else if (!strcmp(key, "batch") && cJSON_IsObject(item)) {
@@ -185,5 +232,16 @@ cJSON *fm_server_config_describe(const fm_server_config_t *c) {
     cJSON_AddNumberToObject(b, "queue", c->queue_limit);
     cJSON_AddNumberToObject(j, "watch_interval_ms", c->watch_interval_ms);
     cJSON_AddNumberToObject(j, "drain_seconds", c->drain_seconds);
+    cJSON_AddBoolToObject(j, "auth", c->auth);
+    cJSON_AddStringToObject(j, "audit", fm_server_audit_name(c->audit));
+    cJSON *tls = cJSON_AddObjectToObject(j, "tls");
+    cJSON_AddStringToObject(tls, "cert", c->tls_cert);
+    cJSON_AddStringToObject(tls, "key", c->tls_key[0] ? "(set)" : "");
+    cJSON_AddStringToObject(tls, "client_ca", c->tls_client_ca);
+    cJSON_AddNumberToObject(j, "rate_limit", c->rate_limit);
+    cJSON_AddNumberToObject(j, "rate_burst", c->rate_burst > 0 ? c->rate_burst : 2 * c->rate_limit);
+    cJSON_AddNumberToObject(j, "max_connections", c->max_connections);
+    cJSON_AddNumberToObject(j, "max_connections_per_ip", c->max_connections_per_ip);
+    cJSON_AddNumberToObject(j, "timeout_seconds", c->timeout_seconds);
     return j;
 }

@@ -19,8 +19,10 @@ int fm_h_repository_index(fm_request_t *req, fm_error_t *err) {
     if (rc) return rc;
     fm_buf_t *b = &req->reply;
     fm_buf_putc(b, '[');
+    int listed = 0;
     for (size_t i = 0; i < n; i++) {
-        fm_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        if (!fm_auth_sees(req, idx[i].name)) continue; /* outside the key's scope */
+        fm_buf_puts(b, listed++ ? ",{\"name\":" : "{\"name\":");
         fm_buf_json_string(b, idx[i].name, strlen(idx[i].name));
         fm_buf_printf(b, ",\"version\":\"%lld\",\"state\":\"%s\",\"reason\":\"%s\",\"labels\":[",
                       (long long)idx[i].version, idx[i].loaded ? "READY" : "UNAVAILABLE",
@@ -78,6 +80,33 @@ int fm_h_repository_upload(fm_request_t *req, fm_error_t *err) {
     return FM_OK;
 }
 
+/*
+ * Who may move a label: "production" only a validator, and never onto a version that the same key
+ * uploaded (maker-checker); any other label ("staging", ...) a modeler. Without authentication
+ * (a loopback development server) anyone may.
+ */
+static int label_allowed(fm_request_t *req, const char *name, const char *label, int64_t version,
+                         fm_error_t *err) {
+    if (!req->authenticated) return FM_OK;
+    int production = !strcmp(label, "production");
+    fm_role_t needed = production ? FM_ROLE_VALIDATOR : FM_ROLE_MODELER;
+    if (req->who.role != needed)
+        return fm_error_set(err, FM_EDENIED, "only a %s may move the label '%s'",
+                            fm_role_name(needed), label);
+    if (production && version > 0) {
+        fm_version_info_t info;
+        int rc = fm_registry_get(req->server->registry, name, version, &info, err);
+        if (rc) return rc;
+        if (!strcmp(info.uploaded_by, req->who.id))
+            return fm_error_set(err, FM_EDENIED,
+                                "maker-checker: key %s uploaded model '%s' "
+                                "version %lld, so it may not promote it to "
+                                "production",
+                                req->who.id, name, (long long)version);
+    }
+    return FM_OK;
+}
+
 int fm_h_label_put(fm_request_t *req, fm_error_t *err) {
     const char *name = req->params[0], *label = req->params[1];
     snprintf(req->model, sizeof req->model, "%s", name);
@@ -90,6 +119,7 @@ int fm_h_label_put(fm_request_t *req, fm_error_t *err) {
     if (!fm_registry_valid_name(label))
         return fm_error_set(err, FM_EINVAL, "invalid label '%s' (1-64 of A-Z a-z 0-9 _ . -)",
                             label);
+    if ((rc = label_allowed(req, name, label, version, err))) return rc;
     rc = fm_registry_set_label(req->server->registry, name, label, version, err);
     if (rc) return rc;
     fm_store_set_label(req->server->store, name, label, version);
@@ -106,7 +136,8 @@ int fm_h_label_put(fm_request_t *req, fm_error_t *err) {
 int fm_h_label_delete(fm_request_t *req, fm_error_t *err) {
     const char *name = req->params[0], *label = req->params[1];
     snprintf(req->model, sizeof req->model, "%s", name);
-    int rc = fm_registry_remove_label(req->server->registry, name, label, err);
+    int rc = label_allowed(req, name, label, 0, err);
+    if (!rc) rc = fm_registry_remove_label(req->server->registry, name, label, err);
     if (rc) return rc;
     fm_store_set_label(req->server->store, name, label, 0);
     fm_buf_puts(&req->reply, "{}");
@@ -121,6 +152,7 @@ int fm_h_models_list(fm_request_t *req, fm_error_t *err) {
     if (rc) return rc;
     cJSON *list = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
+        if (!fm_auth_sees(req, infos[i].name)) continue; /* outside the key's scope */
         cJSON *v = cJSON_CreateObject();
         cJSON_AddStringToObject(v, "name", infos[i].name);
         cJSON_AddNumberToObject(v, "version", (double)infos[i].version);
@@ -129,6 +161,7 @@ int fm_h_models_list(fm_request_t *req, fm_error_t *err) {
         cJSON_AddNumberToObject(v, "size", (double)infos[i].size);
         cJSON_AddStringToObject(v, "sha256", infos[i].sha256);
         cJSON_AddStringToObject(v, "created", infos[i].created);
+        cJSON_AddStringToObject(v, "uploaded_by", infos[i].uploaded_by);
         cJSON *labels = cJSON_AddArrayToObject(v, "labels");
         char *save = NULL;
         for (char *l = strtok_r(infos[i].labels, ",", &save); l; l = strtok_r(NULL, ",", &save))

@@ -12,8 +12,10 @@
  */
 #include "server/internal.h"
 #include "core/clock.h"
+#include "core/digest.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +56,16 @@ int fm_http_status(int code) {
 }
 
 void fm_reply_error(fm_request_t *req, int status, const char *message) {
+    /* Messages may quote request values: card numbers and e-mail addresses never go out. */
+    fm_buf_t scrubbed = FM_BUF_INIT;
+    if (fm_pii_scrub(req->server->pii, message, strlen(message), &scrubbed) == FM_OK &&
+        scrubbed.data)
+        message = scrubbed.data;
     fm_buf_reset(&req->reply);
     fm_buf_puts(&req->reply, "{\"error\":");
     fm_buf_json_string(&req->reply, message, strlen(message));
     fm_buf_putc(&req->reply, '}');
+    fm_buf_free(&scrubbed);
     req->status = status;
     req->content_type = "application/json";
     if (status == 503 && req->retry_after <= 0) req->retry_after = 1;
@@ -141,6 +149,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, fm_request_t *req) {
         snprintf(seconds, sizeof seconds, "%d", req->retry_after);
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
     }
+    if (req->status == 401)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (req->status == 405) {
         char allow[64];
         fm_routes_allowed(req->path, allow, sizeof allow);
@@ -217,6 +227,79 @@ static void run_handler(fm_request_t *req, fm_handler_fn fn) {
     fm_reply_error(req, fm_http_status(rc), fm_error_message(&err));
 }
 
+/*
+ * Mutual TLS: with a client CA configured, every request must come over a connection whose client
+ * presented a certificate that verifies against it. libmicrohttpd asks for the certificate during
+ * the handshake; this is where its absence or failure is refused.
+ */
+static int client_certificate_ok(fm_request_t *req, struct MHD_Connection *c) {
+    if (!req->server->tls_ca) return 1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session) return 0;
+    gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+    unsigned count = 0;
+    if (!gnutls_certificate_get_peers(session, &count) || count == 0) return 0;
+    unsigned status = 0;
+    return gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+static void audit_committed(void *ctx, int rc) {
+    fm_request_t *req = ctx;
+    req->audit_rc = rc;
+    MHD_resume_connection(req->connection);
+}
+
+/*
+ * Records an authenticated request in the audit log before answering it: the connection is
+ * suspended until the entry is committed (the writer groups concurrent entries into one commit),
+ * so no answer leaves without its trace. Unauthenticated requests are in the access log only.
+ */
+static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *req) {
+    fm_server_t *s = req->server;
+    if (!s->audit || !req->authenticated) return send_reply(c, req);
+    char digest[FM_DIGEST_HEX] = "";
+    if (req->body.len) fm_digest_hex(req->body.data, req->body.len, digest);
+    /* The output: the JSON reply (scores, labels, errors; never the inputs), or its digest
+     * when large. */
+    char output[160];
+    const char *out_text = req->audit_output ? req->audit_output : req->reply.data;
+    if (!req->audit_output && (!out_text || req->reply.len > 4096)) {
+        char reply_digest[FM_DIGEST_HEX] = "";
+        if (req->reply.data) fm_digest_hex(req->reply.data, req->reply.len, reply_digest);
+        snprintf(output, sizeof output, "{\"bytes\":%zu,\"blake2b\":\"%s\"}", req->reply.len,
+                 reply_digest);
+        out_text = output;
+    }
+    fm_audit_entry_t entry = {
+        .key_id = req->who.id,
+        .role = fm_role_name(req->who.role),
+        .action = req->route->action,
+        .model = req->model[0] ? req->model : NULL,
+        .version = req->version,
+        .request_id = req->request_id,
+        .status = req->status,
+        .input_digest = digest[0] ? digest : NULL,
+        .output = out_text,
+        .detail = NULL,
+    };
+    if (atomic_load(&s->draining)) {
+        /* Stopping: no new suspensions (the daemon must not stop with one pending); wait for
+         * the commit on this thread instead. */
+        fm_error_t err;
+        if (fm_audit_append_sync(s->audit, &entry, &err) != FM_OK)
+            fm_reply_error(req, 500, "the audit log cannot record this request; not answered");
+        return send_reply(c, req);
+    }
+    req->state = FM_REQ_AUDITING;
+    MHD_suspend_connection(c);
+    if (fm_audit_append(s->audit, &entry, audit_committed, req) != FM_OK) {
+        MHD_resume_connection(c);
+        req->audit_rc = FM_EIO;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -231,6 +314,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req = request_new(server, c, url, method);
         if (!req) return MHD_NO;
         *con_cls = req;
+        if (!client_certificate_ok(req, c))
+            return refuse(c, req, 403,
+                          "a client certificate signed by the configured CA is "
+                          "required");
         fm_error_t err;
         int rc = fm_routes_match(req, &err);
         if (rc) {
@@ -238,8 +325,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             req->refused = 1;
             return MHD_YES;
         }
+        int status = fm_auth_check(req, c, &err);
+        if (status) {
+            /* Unauthenticated callers do not get to send a body: answer now (closing) if one
+             * follows. Authenticated ones refused (403, 429) are answered after their body, so
+             * the refusal goes into the audit log like any other action. */
+            if (status == 401 &&
+                (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+                 MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                             MHD_HTTP_HEADER_TRANSFER_ENCODING)))
+                return refuse(c, req, status, err.msg);
+            fm_reply_error(req, status, err.msg);
+            req->refused = 1;
+            return MHD_YES;
+        }
         char msg[160];
-        int status = check_headers(req, c, msg, sizeof msg);
+        status = check_headers(req, c, msg, sizeof msg);
         if (status == 413 && req->has_length) return refuse(c, req, status, msg);
         if (status) {
             fm_reply_error(req, status, msg);
@@ -264,20 +365,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (req->replied) return MHD_YES;
-    if (req->refused) return send_reply(c, req);
+    if (req->state == FM_REQ_AUDITING) {
+        /* Resumed by the audit writer: the entry is committed (or could not be). */
+        if (req->audit_rc != FM_OK)
+            fm_reply_error(req, 500, "the audit log cannot record this request; not answered");
+        return send_reply(c, req);
+    }
     if (req->state == FM_REQ_WAITING) {
         /* Resumed by the batcher: its results are in; finish the reply. */
         req->state = FM_REQ_READY;
         run_handler(req, req->resume);
-        return send_reply(c, req);
+    } else if (!req->refused) {
+        if (req->route->body != FM_BODY_NONE && req->body.len == 0)
+            fm_reply_error(req, 411, "a request body is required");
+        else
+            run_handler(req, req->route->handler);
+        if (req->state == FM_REQ_WAITING) return MHD_YES; /* suspended by the batcher */
     }
-    if (req->route->body != FM_BODY_NONE && req->body.len == 0) {
-        fm_reply_error(req, 411, "a request body is required");
-        return send_reply(c, req);
-    }
-    run_handler(req, req->route->handler);
-    if (req->state == FM_REQ_WAITING) return MHD_YES; /* suspended by the batcher */
-    return send_reply(c, req);
+    return audit_then_reply(c, req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -327,20 +432,53 @@ static void log_mhd_error(void *cls, const char *fmt, va_list ap) {
     fprintf(stderr, "finmaas serve: http: %s\n", text);
 }
 
+/* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy. */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *addr, int ipv6,
                                  fm_error_t *err) {
+    const fm_server_config_t *c = &server->config;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* One polling thread per daemon; fm_server_start starts one daemon per HTTP thread. */
     if (ipv6) flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, &on_request, server, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd_error, NULL,
-        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, server,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (server->tls_cert) flags |= MHD_USE_TLS;
+    int daemons = c->threads > 0 ? c->threads : 1;
+    unsigned per_daemon = (unsigned)((c->max_connections + daemons - 1) / daemons);
+    struct MHD_OptionItem options[16];
+    int n = 0;
+    options[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)&log_mhd_error, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
+    options[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)&on_completed, server};
+    options[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->timeout_seconds, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)per_daemon, NULL};
+    if (c->max_connections_per_ip > 0)
+        options[n++] = (struct MHD_OptionItem){
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (intptr_t)((c->max_connections_per_ip + daemons - 1) / daemons), NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    if (server->tls_cert) {
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert};
+        options[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+        if (server->tls_ca)
+            options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->tls_ca};
+    }
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, &on_request, server,
+                                            MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!d) {
-        fm_error_set(err, FM_EIO, "cannot listen on %s:%d (address in use or not available)",
-                     server->config.host, server->config.port);
+        fm_error_set(err, FM_EIO,
+                     server->tls_cert ? "cannot listen on %s:%d with TLS (address in use, or the "
+                                        "certificate and key do not match)"
+                                      : "cannot listen on %s:%d (address in use or not available)",
+                     c->host, c->port);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -10,6 +10,9 @@
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "registry/registry.h"
+#include "security/audit.h"
+#include "security/keys.h"
+#include "security/pii.h"
 #include "server/server.h"
 
 #include <microhttpd.h>
@@ -22,6 +25,7 @@
 #define FM_ROUTE_PARAMS   4
 
 typedef struct fm_store fm_store_t;
+typedef struct fm_ratelimit fm_ratelimit_t;
 typedef struct fm_served fm_served_t;
 typedef struct fm_batcher fm_batcher_t;
 typedef struct fm_request fm_request_t;
@@ -45,6 +49,14 @@ struct fm_server {
     atomic_long in_flight;      /* requests received and not yet completed */
     atomic_ullong next_request; /* sequence for generated request ids */
     char id_prefix[16];         /* random per process, so ids are unique across restarts */
+    fm_keystore_t *keystore;    /* NULL when authentication is off */
+    fm_keyring_t *keyring;
+    int64_t keys_generation; /* of the keystore when the ring was loaded */
+    fm_audit_t *audit;       /* NULL when auditing is off */
+    fm_pii_t *pii;
+    fm_ratelimit_t *ratelimit;         /* NULL when off */
+    char *tls_cert, *tls_key, *tls_ca; /* PEM text when TLS is on */
+    char bootstrap_key[4200];          /* the admin.key written on first start, or "" */
     pthread_t watcher;
     int watcher_running;
     pthread_mutex_t watch_lock;
@@ -58,17 +70,37 @@ typedef enum { FM_BODY_NONE = 0, FM_BODY_JSON = 1, FM_BODY_BINARY = 2 } fm_body_
 
 typedef int (*fm_handler_fn)(fm_request_t *req, fm_error_t *err);
 
+/* Role sets for the route table: bit r is role r (security/keys.h). */
+#define FM_ROLE_BIT(role) (1u << (unsigned)(role))
+#define FM_ROLES_PUBLIC   0u /* no authentication (health probes only) */
+#define FM_ROLES_ANY                                                                               \
+    (FM_ROLE_BIT(FM_ROLE_ADMIN) | FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_VALIDATOR) |  \
+     FM_ROLE_BIT(FM_ROLE_CONSUMER) | FM_ROLE_BIT(FM_ROLE_AUDITOR))
+#define FM_ROLES_PREDICT                                                                           \
+    (FM_ROLE_BIT(FM_ROLE_CONSUMER) | FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_VALIDATOR))
+#define FM_ROLES_LIFECYCLE (FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_ADMIN))
+#define FM_ROLES_LABELS    (FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_VALIDATOR))
+#define FM_ROLES_OPERATE                                                                           \
+    (FM_ROLE_BIT(FM_ROLE_ADMIN) | FM_ROLE_BIT(FM_ROLE_AUDITOR) | FM_ROLE_BIT(FM_ROLE_MODELER) |    \
+     FM_ROLE_BIT(FM_ROLE_VALIDATOR))
+
 /* One entry of the HTTP API. Routes are data: server/routes.c holds the one table. */
 typedef struct fm_route {
     const char *method;  /* "GET", "POST", "PUT", "DELETE" */
     const char *pattern; /* "/v2/models/{name}/versions/{version}/infer"; a segment may be
                             "{name}:predict" (a parameter followed by a literal suffix) */
     fm_handler_fn handler;
-    const char *role;    /* role required once authentication lands: "consumer", ... */
+    const char *action;  /* name in the audit log: "v2.infer", "model.upload", ... */
+    unsigned roles;      /* roles allowed (FM_ROLE_BIT set); FM_ROLES_PUBLIC: no key needed */
     fm_body_kind_t body; /* what the body must be */
 } fm_route_t;
 
-typedef enum { FM_REQ_RECEIVING = 0, FM_REQ_WAITING = 1, FM_REQ_READY = 2 } fm_req_state_t;
+typedef enum {
+    FM_REQ_RECEIVING = 0, /* headers and body arriving */
+    FM_REQ_WAITING = 1,   /* suspended: the batcher is scoring its rows */
+    FM_REQ_READY = 2,     /* the batcher resumed it */
+    FM_REQ_AUDITING = 3,  /* suspended: the reply waits for its audit entry to be committed */
+} fm_req_state_t;
 
 struct fm_request {
     fm_server_t *server;
@@ -85,6 +117,9 @@ struct fm_request {
     int has_length;
     double start;
     fm_req_state_t state;
+    /* the caller, once authenticated */
+    fm_principal_t who;
+    int authenticated;
     /* the reply */
     int status;
     fm_buf_t reply;
@@ -99,6 +134,9 @@ struct fm_request {
     void *job;
     fm_handler_fn resume;
     void *resume_state;
+    int audit_rc;             /* the audit commit's result, for FM_REQ_AUDITING */
+    const char *audit_output; /* what the audit log records as the output instead of the reply
+                                 (a handler whose reply holds a secret sets it); static text */
 };
 
 /* The route matching method and path: *out and params filled; FM_OK, FM_ENOTFOUND (no path
@@ -229,6 +267,30 @@ int fm_h_label_put(fm_request_t *req, fm_error_t *err);
 int fm_h_label_delete(fm_request_t *req, fm_error_t *err);
 int fm_h_models_list(fm_request_t *req, fm_error_t *err);
 int fm_h_metrics(fm_request_t *req, fm_error_t *err);
+int fm_h_keys_list(fm_request_t *req, fm_error_t *err);
+int fm_h_keys_create(fm_request_t *req, fm_error_t *err);
+int fm_h_keys_revoke(fm_request_t *req, fm_error_t *err);
+int fm_h_audit_query(fm_request_t *req, fm_error_t *err);
+
+/* ---- Security ---------------------------------------------------------------------------- */
+
+/*
+ * Authenticates and authorises a request whose route is known: the Bearer token, the route's
+ * roles, the key's scope of models, the key's rate limit. Returns 0, or the HTTP status to refuse
+ * with (401, 403, 429) with the message in err (never the token).
+ */
+int fm_auth_check(fm_request_t *req, struct MHD_Connection *c, fm_error_t *err);
+/* 1 when the principal of req may see model name (no authentication, or in its scope). */
+int fm_auth_sees(const fm_request_t *req, const char *model);
+
+/* Per-key token buckets. rate requests per second, burst tokens at most. */
+int fm_ratelimit_new(double rate, double burst, fm_ratelimit_t **out, fm_error_t *err);
+void fm_ratelimit_free(fm_ratelimit_t *rl);
+/* 0 when the key may go ahead, else the seconds to wait (for Retry-After, at least 1). */
+int fm_ratelimit_take(fm_ratelimit_t *rl, const char *key_id);
+
+/* Reloads the key ring when the key store changed (cheap when it did not). */
+void fm_auth_refresh(fm_server_t *server);
 
 /* Parses a version path parameter ("3") into *version; FM_ENOTFOUND for anything else. */
 int fm_parse_version(const char *text, int64_t *version, fm_error_t *err);

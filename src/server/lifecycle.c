@@ -7,6 +7,8 @@
 #include "server/internal.h"
 #include "core/clock.h"
 #include "core/digest.h"
+#include "core/fs.h"
+#include "security/crypt.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -35,6 +37,7 @@ static void *watch_loop(void *arg) {
         if (s->stopping) break;
         pthread_mutex_unlock(&s->watch_lock);
         fm_error_t err;
+        fm_auth_refresh(s);
         if (fm_store_sync(s->store, &err))
             fprintf(stderr, "finmaas serve: registry sync: %s\n", fm_error_message(&err));
         pthread_mutex_lock(&s->watch_lock);
@@ -83,6 +86,91 @@ static int check_port_free(const struct sockaddr_storage *addr, int ipv6,
     return FM_OK;
 }
 
+/* Reads a PEM file into a new NUL-terminated string. */
+static int read_pem(const char *path, const char *what, char **out, fm_error_t *err) {
+    size_t len;
+    int rc = fm_file_read_all(path, 1 << 20, out, &len, err);
+    if (rc) return fm_error_prefix(err, "%s: ", what);
+    if (!strstr(*out, "-----BEGIN ")) {
+        free(*out);
+        *out = NULL;
+        return fm_error_set(err, FM_EFORMAT, "%s %s is not a PEM file", what, path);
+    }
+    return FM_OK;
+}
+
+static int is_loopback(const char *host) {
+    return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost") ||
+           !strncmp(host, "127.", 4);
+}
+
+/*
+ * Authentication on: open the key store; on a home without any key, create the first admin key
+ * and leave its token in <home>/admin.key (mode 0600) for the operator.
+ */
+static int open_keys(fm_server_t *s, fm_error_t *err) {
+    const char *home = fm_registry_home(s->registry);
+    int rc = fm_keystore_open(home, &s->keystore, err);
+    if (!rc) rc = fm_keyring_new(&s->keyring, err);
+    fm_key_info_t *keys = NULL;
+    size_t count = 0;
+    if (!rc) rc = fm_keystore_list(s->keystore, &keys, &count, err);
+    free(keys);
+    if (!rc && count == 0) {
+        char token[FM_KEY_TOKEN_MAX];
+        fm_key_info_t info;
+        rc = fm_keystore_create(s->keystore, FM_ROLE_ADMIN, NULL, "bootstrap-admin", "serve", token,
+                                &info, err);
+        if (!rc) {
+            snprintf(s->bootstrap_key, sizeof s->bootstrap_key, "%s/admin.key", home);
+            fm_atomic_file_t f;
+            rc = fm_atomic_file_open(&f, s->bootstrap_key, 1, err);
+            if (!rc) {
+                fprintf(f.fp, "%s\n", token);
+                rc = fm_atomic_file_commit(&f, err);
+            }
+            sodium_memzero(token, sizeof token);
+        }
+    }
+    if (!rc) {
+        s->keys_generation = -1;
+        fm_auth_refresh(s);
+    }
+    return rc;
+}
+
+static int open_security(fm_server_t *s, fm_error_t *err) {
+    const fm_server_config_t *c = &s->config;
+    const char *home = fm_registry_home(s->registry);
+    if (!c->auth && !is_loopback(c->host))
+        return fm_error_set(err, FM_EINVAL,
+                            "authentication may be turned off only on a loopback "
+                            "address, not on %s",
+                            c->host);
+    if ((c->tls_cert[0] != 0) != (c->tls_key[0] != 0))
+        return fm_error_set(err, FM_EINVAL, "TLS needs both --tls-cert and --tls-key");
+    if (c->tls_client_ca[0] && !c->tls_cert[0])
+        return fm_error_set(err, FM_EINVAL, "--tls-client-ca needs --tls-cert and --tls-key");
+    int rc = fm_pii_open(home, &s->pii, err);
+    if (!rc && c->auth) rc = open_keys(s, err);
+    if (!rc && c->auth && c->audit != FM_SERVER_AUDIT_OFF)
+        rc = fm_audit_open(home,
+                           c->audit == FM_SERVER_AUDIT_ASYNC ? FM_AUDIT_ASYNC : FM_AUDIT_DURABLE,
+                           &s->audit, err);
+    if (!rc && c->auth && c->rate_limit > 0)
+        rc = fm_ratelimit_new(c->rate_limit, c->rate_burst > 0 ? c->rate_burst : 2 * c->rate_limit,
+                              &s->ratelimit, err);
+    if (!rc && c->tls_cert[0]) rc = read_pem(c->tls_cert, "TLS certificate", &s->tls_cert, err);
+    if (!rc && c->tls_key[0]) rc = read_pem(c->tls_key, "TLS key", &s->tls_key, err);
+    if (!rc && c->tls_client_ca[0])
+        rc = read_pem(c->tls_client_ca, "TLS client CA", &s->tls_ca, err);
+    return rc;
+}
+
+const char *fm_server_bootstrap_key(const fm_server_t *s) {
+    return s->bootstrap_key[0] ? s->bootstrap_key : NULL;
+}
+
 int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_error_t *err) {
     *out = NULL;
     fm_server_t *s = calloc(1, sizeof *s);
@@ -95,9 +183,18 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
     for (size_t i = 0; i < sizeof random; i++)
         snprintf(s->id_prefix + 2 * i, 3, "%02x", random[i]);
     int rc = fm_registry_open(config->home, &s->registry, err);
+    if (!rc) {
+        /* Model files encrypted at rest are read with FINMAAS_MASTER_KEY_FILE's key. */
+        fm_master_key_t master;
+        int have = 0;
+        rc = fm_master_key_from_env(&master, &have, err);
+        if (!rc && have) rc = fm_registry_set_master_key(s->registry, &master);
+        fm_master_key_wipe(&master);
+    }
     if (!rc && !s->config.access_log[0])
         snprintf(s->config.access_log, sizeof s->config.access_log, "%s/access.log",
                  fm_registry_home(s->registry));
+    if (!rc) rc = open_security(s, err);
     if (!rc) rc = fm_metrics_new(&s->metrics, err);
     if (!rc && strcmp(s->config.access_log, "off") != 0)
         rc = fm_access_log_open(s->config.access_log, &s->access_log, err);
@@ -167,6 +264,15 @@ void fm_server_stop(fm_server_t *s) {
         pthread_join(s->watcher, NULL);
     }
     fm_store_free(s->store);
+    fm_audit_close(s->audit);
+    fm_keyring_free(s->keyring);
+    fm_keystore_close(s->keystore);
+    fm_ratelimit_free(s->ratelimit);
+    fm_pii_free(s->pii);
+    if (s->tls_key) sodium_memzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s->tls_cert);
+    free(s->tls_ca);
     fm_access_log_close(s->access_log);
     fm_metrics_free(s->metrics);
     fm_registry_close(s->registry);

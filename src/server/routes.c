@@ -1,7 +1,9 @@
 /*
- * The HTTP API as one table: method, path pattern, handler, the role it will require, and the
- * kind of body it takes. Authentication, body limits, content types and error replies are applied
- * once in http.c before a handler runs; a handler only does its own work.
+ * The HTTP API as one table: method, path pattern, handler, the action's name in the audit log,
+ * the roles allowed, and the kind of body it takes. Authentication, authorisation, rate limits,
+ * body limits, content types, error replies and the audit entry are applied once in http.c
+ * around the handler; a handler only does its own work (and checks rules that depend on the
+ * data, such as who may move the production label).
  */
 #include "server/internal.h"
 
@@ -10,38 +12,54 @@
 
 static const fm_route_t routes[] = {
     /* Open Inference Protocol (KServe V2); inference first: the table is searched in order. */
-    {"POST", "/v2/models/{name}/infer", fm_h_v2_infer, "consumer", FM_BODY_JSON},
-    {"POST", "/v2/models/{name}/versions/{version}/infer", fm_h_v2_infer, "consumer", FM_BODY_JSON},
-
-    {"GET", "/v2/health/live", fm_h_live, NULL, FM_BODY_NONE},
-    {"GET", "/v2/health/ready", fm_h_ready, NULL, FM_BODY_NONE},
-    {"GET", "/v2", fm_h_server_metadata, "consumer", FM_BODY_NONE},
-    {"GET", "/v2/models/{name}", fm_h_model_metadata, "consumer", FM_BODY_NONE},
-    {"GET", "/v2/models/{name}/versions/{version}", fm_h_model_metadata, "consumer", FM_BODY_NONE},
-    {"GET", "/v2/models/{name}/ready", fm_h_model_ready, "consumer", FM_BODY_NONE},
-    {"GET", "/v2/models/{name}/versions/{version}/ready", fm_h_model_ready, "consumer",
-     FM_BODY_NONE},
+    {"POST", "/v2/models/{name}/infer", fm_h_v2_infer, "v2.infer", FM_ROLES_PREDICT, FM_BODY_JSON},
+    {"POST", "/v2/models/{name}/versions/{version}/infer", fm_h_v2_infer, "v2.infer",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
+    {"GET", "/v2/health/live", fm_h_live, "health.live", FM_ROLES_PUBLIC, FM_BODY_NONE},
+    {"GET", "/v2/health/ready", fm_h_ready, "health.ready", FM_ROLES_PUBLIC, FM_BODY_NONE},
+    {"GET", "/v2", fm_h_server_metadata, "server.metadata", FM_ROLES_ANY, FM_BODY_NONE},
+    {"GET", "/v2/models/{name}", fm_h_model_metadata, "model.metadata", FM_ROLES_ANY, FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/versions/{version}", fm_h_model_metadata, "model.metadata",
+     FM_ROLES_ANY, FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/ready", fm_h_model_ready, "model.ready", FM_ROLES_ANY, FM_BODY_NONE},
+    {"GET", "/v2/models/{name}/versions/{version}/ready", fm_h_model_ready, "model.ready",
+     FM_ROLES_ANY, FM_BODY_NONE},
     /* Model repository (the V2 repository extension, and uploads) */
-    {"GET", "/v2/repository/index", fm_h_repository_index, "consumer", FM_BODY_NONE},
-    {"POST", "/v2/repository/index", fm_h_repository_index, "consumer", FM_BODY_NONE},
-    {"POST", "/v2/repository/models/{name}/load", fm_h_repository_load, "modeler", FM_BODY_NONE},
-    {"POST", "/v2/repository/models/{name}/unload", fm_h_repository_unload, "modeler",
+    {"GET", "/v2/repository/index", fm_h_repository_index, "repository.index", FM_ROLES_ANY,
      FM_BODY_NONE},
-    {"POST", "/v2/repository/models/{name}/versions", fm_h_repository_upload, "modeler",
-     FM_BODY_BINARY},
+    {"POST", "/v2/repository/index", fm_h_repository_index, "repository.index", FM_ROLES_ANY,
+     FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/load", fm_h_repository_load, "model.load",
+     FM_ROLES_LIFECYCLE, FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/unload", fm_h_repository_unload, "model.unload",
+     FM_ROLES_LIFECYCLE, FM_BODY_NONE},
+    {"POST", "/v2/repository/models/{name}/versions", fm_h_repository_upload, "model.upload",
+     FM_ROLE_BIT(FM_ROLE_MODELER), FM_BODY_BINARY},
     /* TensorFlow Serving REST */
-    {"POST", "/v1/models/{name}:predict", fm_h_tf_predict, "consumer", FM_BODY_JSON},
-    {"POST", "/v1/models/{name}/versions/{version}:predict", fm_h_tf_predict, "consumer",
+    {"POST", "/v1/models/{name}:predict", fm_h_tf_predict, "tf.predict", FM_ROLES_PREDICT,
      FM_BODY_JSON},
-    {"POST", "/v1/models/{name}/labels/{label}:predict", fm_h_tf_predict, "consumer", FM_BODY_JSON},
-    {"GET", "/v1/models/{name}", fm_h_tf_status, "consumer", FM_BODY_NONE},
-    {"GET", "/v1/models/{name}/versions/{version}", fm_h_tf_status, "consumer", FM_BODY_NONE},
+    {"POST", "/v1/models/{name}/versions/{version}:predict", fm_h_tf_predict, "tf.predict",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
+    {"POST", "/v1/models/{name}/labels/{label}:predict", fm_h_tf_predict, "tf.predict",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
+    {"GET", "/v1/models/{name}", fm_h_tf_status, "model.status", FM_ROLES_ANY, FM_BODY_NONE},
+    {"GET", "/v1/models/{name}/versions/{version}", fm_h_tf_status, "model.status", FM_ROLES_ANY,
+     FM_BODY_NONE},
     /* finmaas management */
-    {"GET", "/api/models", fm_h_models_list, "consumer", FM_BODY_NONE},
-    {"PUT", "/api/models/{name}/labels/{label}", fm_h_label_put, "modeler", FM_BODY_JSON},
-    {"DELETE", "/api/models/{name}/labels/{label}", fm_h_label_delete, "modeler", FM_BODY_NONE},
+    {"GET", "/api/models", fm_h_models_list, "models.list", FM_ROLES_ANY, FM_BODY_NONE},
+    {"PUT", "/api/models/{name}/labels/{label}", fm_h_label_put, "label.set", FM_ROLES_LABELS,
+     FM_BODY_JSON},
+    {"DELETE", "/api/models/{name}/labels/{label}", fm_h_label_delete, "label.remove",
+     FM_ROLES_LABELS, FM_BODY_NONE},
+    {"GET", "/api/keys", fm_h_keys_list, "keys.list", FM_ROLE_BIT(FM_ROLE_ADMIN), FM_BODY_NONE},
+    {"POST", "/api/keys", fm_h_keys_create, "keys.create", FM_ROLE_BIT(FM_ROLE_ADMIN),
+     FM_BODY_JSON},
+    {"DELETE", "/api/keys/{key}", fm_h_keys_revoke, "keys.revoke", FM_ROLE_BIT(FM_ROLE_ADMIN),
+     FM_BODY_NONE},
+    {"GET", "/api/audit", fm_h_audit_query, "audit.read", FM_ROLE_BIT(FM_ROLE_AUDITOR),
+     FM_BODY_NONE},
     /* Operations */
-    {"GET", "/metrics", fm_h_metrics, NULL, FM_BODY_NONE},
+    {"GET", "/metrics", fm_h_metrics, "metrics.read", FM_ROLES_OPERATE, FM_BODY_NONE},
 };
 
 const fm_route_t *fm_routes_table(size_t *count) {

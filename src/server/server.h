@@ -33,15 +33,33 @@ typedef struct fm_server_config {
     int queue_limit;               /* dynamic batching: pending requests per model before 503 */
     int watch_interval_ms;         /* registry poll for new versions and labels (default 2000) */
     int drain_seconds;             /* on stop: longest wait for requests in flight (default 30) */
+    /* security (on by default) */
+    int auth;                   /* 1: API keys required (default); 0 only on loopback */
+    int audit;                  /* FM_SERVER_AUDIT_DURABLE (default), _ASYNC or _OFF */
+    char tls_cert[4096];        /* PEM certificate chain; "" = plain HTTP */
+    char tls_key[4096];         /* PEM private key */
+    char tls_client_ca[4096];   /* PEM CA: client certificates required (mutual TLS) */
+    double rate_limit;          /* requests per second per key (default 100000; 0 = none) */
+    double rate_burst;          /* bucket size (default 2 x rate_limit) */
+    int max_connections;        /* open connections at most (default 1024) */
+    int max_connections_per_ip; /* per client address (default 0: only the total applies) */
+    int timeout_seconds;        /* idle or slow connections are closed (default 30) */
 } fm_server_config_t;
+
+enum { FM_SERVER_AUDIT_DURABLE = 0, FM_SERVER_AUDIT_ASYNC = 1, FM_SERVER_AUDIT_OFF = 2 };
 
 /* The defaults listed above. */
 void fm_server_config_defaults(fm_server_config_t *config);
+/* "durable", "async", "off" and back. */
+const char *fm_server_audit_name(int mode);
+int fm_server_audit_parse(const char *text, int *mode);
 
 /*
  * Applies a JSON config file: {"home", "listen": "host:port", "threads", "max_body_bytes",
  * "max_upload_bytes", "access_log", "batch": {"max_size", "max_delay_us", "queue"},
- * "watch_interval_ms", "drain_seconds"}. Unknown keys are errors (a typo must not pass silently).
+ * "watch_interval_ms", "drain_seconds", "auth", "audit", "tls_cert", "tls_key", "tls_client_ca",
+ * "rate_limit", "rate_burst", "max_connections", "max_connections_per_ip", "timeout_seconds"}.
+ * Unknown keys are errors (a typo must not pass silently).
  */
 int fm_server_config_load(fm_server_config_t *config, const char *path, fm_error_t *err);
 
@@ -65,6 +83,9 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
 
 /* The effective configuration of a running server (access log path resolved). Borrowed. */
 const fm_server_config_t *fm_server_config(const fm_server_t *server);
+
+/* The path of the admin key file created because the home had no API key yet, or NULL. */
+const char *fm_server_bootstrap_key(const fm_server_t *server);
 
 /* The port actually bound (useful with port 0). */
 int fm_server_port(const fm_server_t *server);

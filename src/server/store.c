@@ -187,7 +187,8 @@ static int served_load(fm_store_t *store, const fm_version_info_t *info, fm_serv
     snprintf(s->name, sizeof s->name, "%s", info->name);
     s->version = info->version;
     atomic_init(&s->refs, 1);
-    int rc = fm_model_load(info->path, &s->model, err);
+    /* Through the registry: it decrypts files stored under a master key and checks their hash. */
+    int rc = fm_registry_load_model(store->server->registry, info, &s->model, err);
     for (size_t i = 0; !rc && i < s->model->prep->ncolumns; i++) {
         const char *name = s->model->prep->columns[i].name;
         if (fm_strdict_intern(&s->inputs, name, strlen(name)) < 0)
