@@ -188,6 +188,15 @@ int fm_server_config_from_env(fm_server_config_t *c, fm_error_t *err) {
     if ((v = getenv("FINMAAS_HOME")) && *v)
         rc = set_text(c->home, sizeof c->home, v, "FINMAAS_HOME", err);
     if (!rc && (v = getenv("FINMAAS_LISTEN")) && *v) rc = fm_server_config_listen(c, v, err);
+    if (!rc && (v = getenv("FINMAAS_AUTH")) && *v) {
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            rc = fm_error_set(err, FM_EINVAL, "FINMAAS_AUTH must be on or off, got '%s'", v);
+        else
+            c->auth = !strcmp(v, "on");
+    }
+    if (!rc && (v = getenv("FINMAAS_AUDIT")) && *v && fm_server_audit_parse(v, &c->audit))
+        rc = fm_error_set(err, FM_EINVAL, "FINMAAS_AUDIT must be durable, async or off, got '%s'",
+                          v);
     if (!rc && (v = getenv("FINMAAS_ACCESS_LOG")))
         rc = set_text(c->access_log, sizeof c->access_log, v, "FINMAAS_ACCESS_LOG", err);
     struct {

@@ -64,7 +64,8 @@ int fm_server_audit_parse(const char *text, int *mode);
 int fm_server_config_load(fm_server_config_t *config, const char *path, fm_error_t *err);
 
 /* Applies FINMAAS_HOME, FINMAAS_LISTEN, FINMAAS_THREADS, FINMAAS_MAX_BODY_BYTES,
- * FINMAAS_ACCESS_LOG, FINMAAS_BATCH_MAX_SIZE, FINMAAS_BATCH_MAX_DELAY_US when set. */
+ * FINMAAS_ACCESS_LOG, FINMAAS_BATCH_MAX_SIZE, FINMAAS_BATCH_MAX_DELAY_US, FINMAAS_AUTH (on|off),
+ * FINMAAS_AUDIT (durable|async|off) when set. */
 int fm_server_config_from_env(fm_server_config_t *config, fm_error_t *err);
 
 /* Parses "host:port", "[v6]:port" or ":port" into config. */
