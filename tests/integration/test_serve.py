@@ -866,6 +866,9 @@ def t_route_coverage(C, c, s):
     C.check(len(routes) >= 20, "the route table of routes.c has %d routes" % len(routes))
     missing = []
     for method, pattern in routes:
+        # The key and audit routes exist only with authentication on (test_security.py).
+        if pattern.startswith("/api/keys") or pattern.startswith("/api/audit"):
+            continue
         rx = re.compile("^" + re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(pattern)) + "$")
         if not any(m == method and rx.match(path) and 200 <= status < 300
                    for _, m, path, status in s.seen):
