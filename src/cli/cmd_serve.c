@@ -144,6 +144,51 @@ static int apply_flags(int argc, char **argv, fm_server_config_t *c) {
                 return FM_EXIT_USAGE;
             c->queue_limit = (int)v;
             break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+        case OPT_TLS_CA: {
+            char *dst = opt == OPT_TLS_CERT  ? c->tls_cert
+                        : opt == OPT_TLS_KEY ? c->tls_key
+                                             : c->tls_client_ca;
+            if (strlen(optarg) >= sizeof c->tls_cert)
+                return fm_cli_usage_error("serve", "TLS file path is too long");
+            strcpy(dst, optarg);
+            break;
+        }
+        case OPT_AUDIT:
+            if (fm_server_audit_parse(optarg, &c->audit))
+                return fm_cli_usage_error(
+                    "serve", "--audit must be durable, async or off, got '%s'", optarg);
+            break;
+        case OPT_RATE:
+            if (fm_cli_parse_long("serve", "rate-limit", optarg, 0, 100000000, &v))
+                return FM_EXIT_USAGE;
+            c->rate_limit = (double)v;
+            break;
+        case OPT_BURST:
+            if (fm_cli_parse_long("serve", "rate-burst", optarg, 1, 100000000, &v))
+                return FM_EXIT_USAGE;
+            c->rate_burst = (double)v;
+            break;
+        case OPT_MAX_CONN:
+            if (fm_cli_parse_long("serve", "max-connections", optarg, 1, 1000000, &v))
+                return FM_EXIT_USAGE;
+            c->max_connections = (int)v;
+            break;
+        case OPT_MAX_CONN_IP:
+            if (fm_cli_parse_long("serve", "max-connections-per-ip", optarg, 0, 1000000, &v))
+                return FM_EXIT_USAGE;
+            c->max_connections_per_ip = (int)v;
+            break;
+        case OPT_TIMEOUT:
+            if (fm_cli_parse_long("serve", "timeout", optarg, 1, 86400, &v)) return FM_EXIT_USAGE;
+            c->timeout_seconds = (int)v;
+            break;
+        case OPT_AUTH:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+                return fm_cli_usage_error("serve", "--auth must be on or off, got '%s'", optarg);
+            c->auth = !strcmp(optarg, "on");
+            break;
         default:
             return FM_EXIT_USAGE;
         }
