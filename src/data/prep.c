@@ -13,9 +13,10 @@
  * work is a table lookup. fm_prep_encode_row is the serving path: it allocates nothing and only
  * reads the prep, so many threads may share one.
  *
- * A column may be marked as personal data (fm_prep_mark_pii). The mark changes no encoding; it
- * travels with the parameters so that the layers that log, audit and report errors know which
- * raw values to mask.
+ * A column may be marked as personal data (fm_prep_mark_pii). The mark travels with the
+ * parameters so that the layers that log, audit and report errors know which raw values to mask.
+ * A numeric PII column keeps its encoding (its parameters are aggregates); a categorical one loses
+ * its categories and encodes to no feature, since they would be raw values in clear.
  */
 #include "data/prep.h"
 #include "core/json.h"
@@ -64,13 +65,40 @@ int fm_prep_find(const fm_prep_t *prep, const char *name) {
     return -1;
 }
 
+static void layout(fm_prep_t *p);
+
+/* 1 when column i of prep is named in names[0..n). */
+static int named(const fm_prep_t *prep, size_t i, const char *const *names, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(prep->columns[i].name, names[k]) == 0) return 1;
+    return 0;
+}
+
 int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_error_t *err) {
     for (size_t i = 0; i < n; i++)
         if (!names[i] || fm_prep_find(prep, names[i]) < 0)
             return fm_error_set(err, FM_EINVAL, "PII column '%s' is not a feature column",
                                 names[i] ? names[i] : "(null)");
-    for (size_t i = 0; i < n; i++)
-        prep->columns[fm_prep_find(prep, names[i])].pii = 1;
+    size_t left = 0;
+    for (size_t i = 0; i < prep->ncolumns; i++)
+        if (prep->columns[i].type != FM_COLUMN_CATEGORICAL || !named(prep, i, names, n))
+            left += prep->columns[i].width;
+    if (left == 0)
+        return fm_error_set(err, FM_EINVAL,
+                            "no features left: every feature column is a categorical PII column");
+    for (size_t i = 0; i < prep->ncolumns; i++) {
+        fm_prep_column_t *c = &prep->columns[i];
+        if (!named(prep, i, names, n)) continue;
+        c->pii = 1;
+        if (c->type != FM_COLUMN_CATEGORICAL) continue;
+        /* One-hot categories are raw values, which a model file must not carry in clear: a
+         * categorical PII column (an e-mail, a card number: an identifier that predicts nothing)
+         * stays in the schema, so requests may send it and it is masked, but encodes to nothing. */
+        fm_strdict_free(&c->categories);
+        c->most_frequent = -1;
+        c->missing_indicator = 0;
+    }
+    layout(prep);
     return FM_OK;
 }
 

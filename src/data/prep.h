@@ -93,9 +93,11 @@ const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, siz
 int fm_prep_find(const fm_prep_t *prep, const char *name);
 
 /*
- * Marks the columns names[0..n) as holding personal data (pii = 1). Either every name is a prep
- * column and all are marked, or nothing changes and the error (FM_EINVAL) names the first unknown
- * column. Marking a column twice is harmless.
+ * Marks the columns names[0..n) as holding personal data (pii = 1). A categorical PII column
+ * loses its categories and encodes to no feature (the layout is recomputed), so that no raw value
+ * is stored in a model. Either every name is a prep column and all are marked, or nothing changes
+ * and the error (FM_EINVAL) names the first unknown column, or says that no feature would be
+ * left. Marking a column twice is harmless.
  */
 int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_error_t *err);
 

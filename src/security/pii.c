@@ -611,3 +611,33 @@ int fm_pii_scrub(const fm_pii_t *pii, const char *s, size_t n, fm_buf_t *out) {
     if (!rc) rc = fm_buf_append(out, "", 0);
     return rc;
 }
+
+int fm_pii_suspect(const char *s, size_t n) {
+    if (memchr(s, '@', n)) return 1;
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits >= 13) return 1;
+        } else if (c != ' ' && c != '-') {
+            digits = 0;
+        }
+    }
+    return 0;
+}
+
+int fm_pii_scrub_in_place(const fm_pii_t *pii, char *text, size_t size) {
+    size_t n = strlen(text);
+    if (!fm_pii_suspect(text, n)) return FM_OK;
+    fm_buf_t out = FM_BUF_INIT;
+    int rc = fm_pii_scrub(pii, text, n, &out);
+    if (rc) {
+        text[0] = '\0';
+    } else {
+        size_t k = out.len < size ? out.len : size - 1;
+        memcpy(text, out.data, k);
+        text[k] = '\0';
+    }
+    fm_buf_free(&out);
+    return rc;
+}

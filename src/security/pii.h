@@ -41,5 +41,15 @@ int fm_pii_mask_value(const fm_pii_t *pii, const char *s, size_t n, fm_buf_t *ou
  * become "<email>".
  */
 int fm_pii_scrub(const fm_pii_t *pii, const char *s, size_t n, fm_buf_t *out);
+/*
+ * A cheap test for the hot path: 0 when fm_pii_scrub would certainly change nothing in the n bytes
+ * at s (no '@', no run of 13 or more digits among spaces and dashes); 1 when it might.
+ */
+int fm_pii_suspect(const char *s, size_t n);
+/*
+ * Scrubs the NUL-terminated text in the buffer of size bytes in place (truncated to fit) when
+ * fm_pii_suspect says it might hold PII. Returns 0, or FM_ENOMEM (text then replaced by "").
+ */
+int fm_pii_scrub_in_place(const fm_pii_t *pii, char *text, size_t size);
 
 #endif

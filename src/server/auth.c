@@ -122,7 +122,20 @@ int fm_auth_sees(const fm_request_t *req, const char *model) {
 
 int fm_auth_check(fm_request_t *req, struct MHD_Connection *c, fm_error_t *err) {
     fm_server_t *s = req->server;
-    if (!s->keystore || req->route->roles == FM_ROLES_PUBLIC) return 0;
+    if (req->route->roles == FM_ROLES_PUBLIC) return 0;
+    if (!s->keystore) {
+        /* Without authentication nobody is an admin or an auditor: the key and audit routes,
+         * which only they may use, stay closed. */
+        const unsigned officers = FM_ROLE_BIT(FM_ROLE_ADMIN) | FM_ROLE_BIT(FM_ROLE_AUDITOR);
+        if ((req->route->roles & ~officers) == 0) {
+            fm_error_set(err, FM_EDENIED,
+                         "%s %s needs authentication, which this server runs without (--auth "
+                         "off)",
+                         req->method, req->path);
+            return 403;
+        }
+        return 0;
+    }
     const char *header =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!header || strncasecmp(header, "Bearer ", 7) != 0) {

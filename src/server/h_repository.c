@@ -66,8 +66,10 @@ int fm_h_repository_upload(fm_request_t *req, fm_error_t *err) {
         return fm_error_set(err, FM_EINVAL, "invalid model name '%s' (1-64 of A-Z a-z 0-9 _ . -)",
                             name);
     int64_t version = 0;
-    int rc =
-        fm_registry_add(req->server->registry, name, req->body.data, req->body.len, &version, err);
+    /* The uploader is recorded for maker-checker; without authentication there is none. */
+    const char *uploader = req->authenticated ? req->who.id : "anonymous";
+    int rc = fm_registry_add_as(req->server->registry, name, req->body.data, req->body.len,
+                                uploader, &version, err);
     if (rc) return rc;
     req->version = version;
     /* Serve it at once (and the model too, if it was new or unloaded). */

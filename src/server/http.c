@@ -121,6 +121,8 @@ static fm_request_t *request_new(fm_server_t *server, struct MHD_Connection *c, 
     memcpy(req->path, url, n);
     req->path[n] = '\0';
     assign_request_id(req, c);
+    /* A client's id may be anything, even an e-mail address: it goes into logs and the audit. */
+    fm_pii_scrub_in_place(server->pii, req->request_id, sizeof req->request_id);
     atomic_fetch_add(&server->in_flight, 1);
     return req;
 }
@@ -271,11 +273,20 @@ static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *
                  reply_digest);
         out_text = output;
     }
+    /* The model name and the reply come from the request (an echoed id, a name quoted back):
+     * masked here like everything else that is written down. */
+    char model[sizeof req->model];
+    memcpy(model, req->model, sizeof model);
+    fm_pii_scrub_in_place(s->pii, model, sizeof model);
+    fm_buf_t scrubbed = FM_BUF_INIT;
+    if (fm_pii_suspect(out_text, strlen(out_text)) &&
+        fm_pii_scrub(s->pii, out_text, strlen(out_text), &scrubbed) == FM_OK && scrubbed.data)
+        out_text = scrubbed.data;
     fm_audit_entry_t entry = {
         .key_id = req->who.id,
         .role = fm_role_name(req->who.role),
         .action = req->route->action,
-        .model = req->model[0] ? req->model : NULL,
+        .model = model[0] ? model : NULL,
         .version = req->version,
         .request_id = req->request_id,
         .status = req->status,
@@ -287,13 +298,17 @@ static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *
         /* Stopping: no new suspensions (the daemon must not stop with one pending); wait for
          * the commit on this thread instead. */
         fm_error_t err;
-        if (fm_audit_append_sync(s->audit, &entry, &err) != FM_OK)
+        int rc = fm_audit_append_sync(s->audit, &entry, &err);
+        fm_buf_free(&scrubbed);
+        if (rc != FM_OK)
             fm_reply_error(req, 500, "the audit log cannot record this request; not answered");
         return send_reply(c, req);
     }
     req->state = FM_REQ_AUDITING;
     MHD_suspend_connection(c);
-    if (fm_audit_append(s->audit, &entry, audit_committed, req) != FM_OK) {
+    int rc = fm_audit_append(s->audit, &entry, audit_committed, req);
+    fm_buf_free(&scrubbed); /* the entry's strings are copied */
+    if (rc != FM_OK) {
         MHD_resume_connection(c);
         req->audit_rc = FM_EIO;
     }
@@ -314,6 +329,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req = request_new(server, c, url, method);
         if (!req) return MHD_NO;
         *con_cls = req;
+        fm_conns_request_started(c);
         if (!client_certificate_ok(req, c))
             return refuse(c, req, 403,
                           "a client certificate signed by the configured CA is "
@@ -389,6 +405,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)toe;
     fm_server_t *server = cls;
+    fm_conns_request_done(c);
     fm_request_t *req = *con_cls;
     if (!req) return;
     *con_cls = NULL;
@@ -405,6 +422,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, remote,
                       sizeof remote);
     }
+    /* Path and model name are the client's text: masked before they are written down. */
+    fm_pii_scrub_in_place(server->pii, req->path, sizeof req->path);
+    fm_pii_scrub_in_place(server->pii, req->model, sizeof req->model);
     fm_access_entry_t entry = {
         .request_id = req->request_id,
         .method = req->method,
@@ -420,6 +440,38 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     fm_access_log_write(server->access_log, &entry);
     request_free(req);
     atomic_fetch_sub(&server->in_flight, 1);
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Decodes %HH in the path and query, except %00: a NUL would cut the path short, so that
+ * "/v2/models/credit%00junk" would reach model "credit". It stays the three characters "%00",
+ * which no model name, version or label accepts.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    char *w = s;
+    const char *r = s;
+    while (*r) {
+        if (r[0] == '%' && r[1] && r[2]) {
+            int hi = hex_digit(r[1]), lo = hex_digit(r[2]);
+            if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+                *w++ = (char)(hi * 16 + lo);
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 static void log_mhd_error(void *cls, const char *fmt, va_list ap) {
@@ -446,7 +498,7 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
     if (ipv6) flags |= MHD_USE_IPv6;
     if (server->tls_cert) flags |= MHD_USE_TLS;
     int daemons = c->threads > 0 ? c->threads : 1;
-    unsigned per_daemon = (unsigned)((c->max_connections + daemons - 1) / daemons);
+    (void)daemons;
     struct MHD_OptionItem options[16];
     int n = 0;
     options[n++] =
@@ -456,11 +508,12 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
         (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)&on_completed, server};
     options[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->timeout_seconds, NULL};
-    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)per_daemon, NULL};
-    if (c->max_connections_per_ip > 0)
-        options[n++] = (struct MHD_OptionItem){
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            (intptr_t)((c->max_connections_per_ip + daemons - 1) / daemons), NULL};
+    /* Any daemon may hold them all: the caps are counted across daemons (connections.c). */
+    options[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)&fm_conns_notify,
+                                           server->conns};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)&unescape, NULL};
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
     if (server->tls_cert) {
         options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key};
@@ -471,8 +524,8 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
             options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, server->tls_ca};
     }
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, &on_request, server,
-                                            MHD_OPTION_ARRAY, options, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, &fm_conns_accept, server->conns, &on_request,
+                                            server, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!d) {
         fm_error_set(err, FM_EIO,
                      server->tls_cert ? "cannot listen on %s:%d with TLS (address in use, or the "

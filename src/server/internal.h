@@ -29,6 +29,7 @@ typedef struct fm_ratelimit fm_ratelimit_t;
 typedef struct fm_served fm_served_t;
 typedef struct fm_batcher fm_batcher_t;
 typedef struct fm_request fm_request_t;
+typedef struct fm_conns fm_conns_t;
 
 /* ---- Server ------------------------------------------------------------------------------ */
 
@@ -55,6 +56,7 @@ struct fm_server {
     fm_audit_t *audit;       /* NULL when auditing is off */
     fm_pii_t *pii;
     fm_ratelimit_t *ratelimit;         /* NULL when off */
+    fm_conns_t *conns;                 /* connection caps and the header deadline */
     char *tls_cert, *tls_key, *tls_ca; /* PEM text when TLS is on */
     char bootstrap_key[4200];          /* the admin.key written on first start, or "" */
     pthread_t watcher;
@@ -244,6 +246,25 @@ void fm_batcher_free(fm_batcher_t *batcher);
  */
 int fm_batcher_submit(fm_batcher_t *batcher, fm_request_t *req, const double *x, int n, double *out,
                       fm_error_t *err);
+
+/* ---- Connections (connections.c) ----------------------------------------------------------- */
+
+/*
+ * Shared connection limits of all daemons: at most cap open connections, at most per_ip_cap from
+ * one client address (0: no such cap), and a request's headers due within timeout seconds of the
+ * connection's start or of its previous request's end (0: no deadline; a sweeper thread runs
+ * otherwise). fm_conns_accept is the daemons' accept policy callback and fm_conns_notify their
+ * connection notification callback, both with the fm_conns_t as closure.
+ */
+int fm_conns_new(size_t cap, size_t per_ip_cap, double timeout, fm_conns_t **out, fm_error_t *err);
+/* Stops the sweeper and frees; call after every daemon has stopped. NULL-safe. */
+void fm_conns_free(fm_conns_t *conns);
+enum MHD_Result fm_conns_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void fm_conns_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* A request's headers have arrived / its response is done (the deadline restarts). */
+void fm_conns_request_started(struct MHD_Connection *connection);
+void fm_conns_request_done(struct MHD_Connection *connection);
 
 /* Starts libmicrohttpd on addr for server (http.c). */
 struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *addr, int ipv6,

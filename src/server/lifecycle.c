@@ -204,6 +204,11 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
     int ipv6 = 0;
     if (!rc) rc = resolve_address(&s->config, &addr, &ipv6, err);
     if (!rc) rc = check_port_free(&addr, ipv6, &s->config, err);
+    if (!rc)
+        rc = fm_conns_new(
+            (size_t)s->config.max_connections,
+            (size_t)(s->config.max_connections_per_ip > 0 ? s->config.max_connections_per_ip : 0),
+            s->config.timeout_seconds, &s->conns, err);
     for (int i = 0; !rc && i < s->config.threads; i++) {
         struct MHD_Daemon *d = fm_http_start(s, (const struct sockaddr *)&addr, ipv6, err);
         if (!d) {
@@ -263,6 +268,7 @@ void fm_server_stop(fm_server_t *s) {
         pthread_mutex_unlock(&s->watch_lock);
         pthread_join(s->watcher, NULL);
     }
+    fm_conns_free(s->conns);
     fm_store_free(s->store);
     fm_audit_close(s->audit);
     fm_keyring_free(s->keyring);

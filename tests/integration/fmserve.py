@@ -5,6 +5,13 @@ library only, trains small models with the real CLI and computes the answers the
 give with `finmaas predict` (the reference the tests compare against). Python 3 standard
 library only: the tests run as /usr/bin/python3 under CTest with FINMAAS set to the binary.
 
+The server runs with its defaults: API keys required and a durable audit log. Before a server
+starts, one key per role is created in its home with `finmaas keys create`, and every request
+carries `Authorization: Bearer <token>` of the role a client of that endpoint would use
+(role_for: consumers predict, modelers upload, load and move labels other than production,
+validators move production, admins manage keys, auditors read the audit log and /metrics). A
+test may send another key, or none, with the `key` argument.
+
 Environment:
   FINMAAS        the finmaas executable (required)
   FM_TEST_SCALE  multiplies the request and cycle counts of the heavy checks (default 1.0; when
@@ -35,7 +42,8 @@ FINMAAS = os.environ.get("FINMAAS", "")
 CREDIT = os.path.join(ROOT, "data", "credit_data.csv")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 PROB_TOL = 1e-6  # absolute, for probabilities (server and CLI may sum a batch in another order)
-READY_RE = re.compile(r"finmaas serve: ready on http://(\S+):(\d+)")
+READY_RE = re.compile(r"finmaas serve: ready on (https?)://(\S+):(\d+)")
+ROLES = ("admin", "modeler", "validator", "consumer", "auditor")
 
 
 def _is_sanitized(path):
@@ -130,6 +138,11 @@ class Workdir:
 
 def cli_env():
     env = os.environ.copy()
+    # The program runs with its defaults (for serve: authentication on, a durable audit log),
+    # whatever the caller's environment says; a test changes them with flags or env.
+    for name in ("FINMAAS_AUTH", "FINMAAS_AUDIT", "FINMAAS_CONFIG", "FINMAAS_MASTER_KEY_FILE",
+                 "FINMAAS_HOME"):
+        env.pop(name, None)
     if SANITIZED:
         opts = env.get("ASAN_OPTIONS", "")
         if "detect_leaks" not in opts:
@@ -137,10 +150,30 @@ def cli_env():
     return env
 
 
-def finmaas(*args, check=True):
-    """Runs the CLI; returns stdout as text. Raises with stderr when it fails."""
+def run_cli(*args, env=None):
+    """Runs the CLI; returns (exit status, stdout, stderr) as text, whatever the status. env:
+    variables to add (a value None removes one). Raises on a sanitizer report."""
+    e = cli_env()
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
     p = subprocess.run([FINMAAS] + [str(a) for a in args], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=cli_env(), timeout=300)
+                       stderr=subprocess.PIPE, env=e, timeout=300)
+    err = p.stderr.decode("utf-8", "replace")
+    for marker in SANITIZER_MARKERS:
+        if marker in err:
+            raise RuntimeError("finmaas %s: sanitizer report: %s" % (args[0], err))
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err
+
+
+def finmaas(*args, check=True, env=None):
+    """Runs the CLI; returns stdout as text. Raises with stderr when it fails."""
+    e = cli_env()
+    e.update(env or {})
+    p = subprocess.run([FINMAAS] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=e, timeout=300)
     err = p.stderr.decode("utf-8", "replace")
     if check and p.returncode != 0:
         raise RuntimeError("finmaas %s: exit %d: %s" % (" ".join(map(str, args)), p.returncode,
@@ -170,8 +203,22 @@ def predict(model, rows_csv):
     return out
 
 
-def registry_add(home, name, model):
-    return int(finmaas("models", "add", "--home", home, "--name", name, model).strip())
+class Context:
+    """What a test script's setup prepares: its workdir w, credit rows and their CSV."""
+
+
+def credit_context(w, nrows):
+    """A Context with w, rows (the first nrows rows of credit_data.csv as dicts) and rows_csv
+    (those rows as a CSV file in w)."""
+    c = Context()
+    c.w = w
+    header, c.rows = credit_rows(nrows)
+    c.rows_csv = write_csv(w.join("rows.csv"), header, [[r[h] for h in header] for r in c.rows])
+    return c
+
+
+def registry_add(home, name, model, env=None):
+    return int(finmaas("models", "add", "--home", home, "--name", name, model, env=env).strip())
 
 
 def registry_label(home, name, label, version):
@@ -301,6 +348,100 @@ def encode_row(prep, row):
     return x
 
 
+# ---- API keys ------------------------------------------------------------------------------
+
+
+def create_key(home, role, models=None, name=None):
+    """A new key made with `finmaas keys create`; returns its token."""
+    args = ["keys", "create", "--home", home, "--role", role]
+    if models:
+        args += ["--models", ",".join(models) if isinstance(models, (list, tuple)) else models]
+    if name:
+        args += ["--name", name]
+    token = finmaas(*args).strip()
+    if not re.match(r"^fmk_[A-Za-z0-9_-]{43}$", token):
+        raise RuntimeError("finmaas keys create printed %r, not a token" % token)
+    return token
+
+
+_HOME_KEYS = {}
+
+
+def home_keys(home):
+    """One key per role in home ({role: token}), created on first use (then reused, also by
+    other servers started on the same home)."""
+    home = os.path.abspath(home)
+    if home not in _HOME_KEYS:
+        _HOME_KEYS[home] = {r: create_key(home, r, name="test-" + r) for r in ROLES}
+    return _HOME_KEYS[home]
+
+
+def role_for(method, path):
+    """The role whose key a request to path is sent with by default: the least privileged role
+    the route table allows for what the request does."""
+    path = path.split("?", 1)[0]
+    if re.match(r"^/api/models/[^/]+/labels/production/?$", path):
+        return "validator"
+    if path.startswith("/api/models/") and "/labels/" in path:
+        return "modeler"
+    if path.startswith("/v2/repository/models/"):
+        return "modeler"
+    if path.startswith("/api/keys"):
+        return "admin"
+    if path.startswith("/api/audit") or path.startswith("/metrics"):
+        return "auditor"
+    return "consumer"
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+DEFAULT_KEY = object()  # the key of role_for(method, path)
+
+
+def role_sets():
+    """The role sets of the route table ({macro name: set of roles}), read from
+    src/server/internal.h: FM_ROLES_* macros and FM_ROLE_BIT(FM_ROLE_*) terms."""
+    with open(os.path.join(ROOT, "src", "server", "internal.h")) as f:
+        text = f.read().replace("\\\n", " ")
+    sets = {}
+    for name, body in re.findall(r"#define (FM_ROLES_[A-Z_]+)\s+(.*)", text):
+        body = body.split("/*")[0]
+        sets[name] = {r.lower() for r in re.findall(r"FM_ROLE_BIT\(FM_ROLE_([A-Z]+)\)", body)}
+    return sets
+
+
+def route_table():
+    """The routes of src/server/routes.c, in order: dicts with method, pattern, action, roles (a
+    set of role names; empty for public routes), public (bool) and body (NONE, JSON, BINARY)."""
+    with open(os.path.join(ROOT, "src", "server", "routes.c")) as f:
+        text = f.read()
+    sets = role_sets()
+    routes = []
+    entry = (r'\{\s*"(GET|POST|PUT|DELETE|PATCH|HEAD)",\s*"([^"]+)",\s*(\w+),\s*"([^"]+)",'
+             r'\s*([^,]+?),\s*FM_BODY_(\w+)\s*\}')
+    for m in re.finditer(entry, text):
+        method, pattern, handler, action, roles_expr, body = m.groups()
+        roles_expr = " ".join(roles_expr.split())
+        if roles_expr in sets:
+            roles = sets[roles_expr]
+        else:
+            roles = {r.lower() for r in re.findall(r"FM_ROLE_BIT\(FM_ROLE_([A-Z]+)\)", roles_expr)}
+            if not roles:
+                raise ValueError("cannot read the roles %r of %s %s" % (roles_expr, method,
+                                                                       pattern))
+        routes.append({"method": method, "pattern": pattern, "handler": handler,
+                       "action": action, "roles": roles,
+                       "public": roles_expr == "FM_ROLES_PUBLIC", "body": body})
+    # an entry written in another shape must not be skipped silently
+    starts = re.findall(r'\{\s*"[A-Z]+",\s*"/', text)
+    if len(starts) != len(routes):
+        raise ValueError("routes.c has %d entries, %d of them readable" % (len(starts),
+                                                                          len(routes)))
+    return routes
+
+
 # ---- HTTP ----------------------------------------------------------------------------------
 
 
@@ -347,7 +488,8 @@ class Server:
     """`finmaas serve` on 127.0.0.1:0 with its home, access log and stderr in a directory. A
     server still running when the test exits is killed."""
 
-    def __init__(self, home, workdir, name="server", args=(), asan_options="", max_memory=0):
+    def __init__(self, home, workdir, name="server", args=(), asan_options="", max_memory=0,
+                 env=None):
         self.home = home
         self.dir = workdir
         self.name = name
@@ -363,6 +505,12 @@ class Server:
         self.seen = []  # (request id, method, path, status) of each answered request
         self.seen_lock = threading.Lock()
         self.record = True
+        self.extra_env = dict(env or {})
+        self.scheme = "http"
+        self.tls_context = None  # an ssl.SSLContext for a server started with --tls-cert
+        # Keys are made before the server starts (unless it runs with --auth off).
+        self.auth = "--auth" not in self.args
+        self.keys = home_keys(home) if self.auth else {}
 
     def start(self, timeout=90):
         cmd = [FINMAAS, "serve", "--home", self.home, "--listen", "127.0.0.1:0", "--access-log",
@@ -381,7 +529,7 @@ class Server:
         while time.monotonic() < deadline:
             m = READY_RE.search(self.stderr())
             if m:
-                self.host, self.port = m.group(1), int(m.group(2))
+                self.scheme, self.host, self.port = m.group(1), m.group(2), int(m.group(3))
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %d before it was ready: %s" %
@@ -391,6 +539,7 @@ class Server:
 
     def env(self):
         env = cli_env()
+        env.update(self.extra_env)
         if SANITIZED and self.asan_options:
             env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":" + self.asan_options
         return env
@@ -433,14 +582,39 @@ class Server:
     def note(self, resp, method, path):
         if self.record:
             with self.seen_lock:
-                self.seen.append((resp.header("X-Request-Id"), method, path, resp.status))
+                # the path as the access log writes it: without the query string
+                self.seen.append((resp.header("X-Request-Id"), method, path.split("?", 1)[0],
+                                  resp.status))
 
     def connection(self, timeout=60):
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=self.tls_context)
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """One request on a new connection."""
+    def token(self, method, path, key=DEFAULT_KEY):
+        """The token a request sends: key when it is a string, none for None, else the token of
+        role_for(method, path) (none when authentication is off)."""
+        if key is DEFAULT_KEY:
+            return self.keys.get(role_for(method, path))
+        return key
+
+    def auth_headers(self, method, path, key=DEFAULT_KEY):
+        """{"Authorization": "Bearer ..."} for a request, or {} when it sends no key."""
+        t = self.token(method, path, key)
+        return bearer(t) if t else {}
+
+    def auth_line(self, method, path, key=DEFAULT_KEY):
+        """The Authorization header line (bytes, with CRLF) for a raw request, or b""."""
+        t = self.token(method, path, key)
+        return ("Authorization: Bearer %s\r\n" % t).encode() if t else b""
+
+    def request(self, method, path, body=None, headers=None, timeout=60, key=DEFAULT_KEY):
+        """One request on a new connection, with the key of role_for (or key; None: no key)
+        unless headers already carry an Authorization header."""
         h = dict(headers or {})
+        if not any(k.lower() == "authorization" for k in h):
+            h.update(self.auth_headers(method, path, key))
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             h.setdefault("Content-Type", "application/json")
@@ -543,15 +717,19 @@ def metric(samples, name, **labels):
 
 
 class Client:
-    """A keep-alive connection for one thread; reconnects after the server closes it."""
+    """A keep-alive connection for one thread; reconnects after the server closes it. Requests
+    carry the key of role_for(path), or of role when given."""
 
-    def __init__(self, server, timeout=60):
+    def __init__(self, server, timeout=60, role=None):
         self.server = server
         self.timeout = timeout
+        self.role = role
         self.conn = server.connection(timeout)
 
     def post(self, path, body, headers=None):
         h = {"Content-Type": "application/json"}
+        key = self.server.keys.get(self.role) if self.role else DEFAULT_KEY
+        h.update(self.server.auth_headers("POST", path, key))
         if headers:
             h.update(headers)
         try:

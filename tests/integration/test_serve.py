@@ -7,6 +7,11 @@ HTTP/JSON to it and checks each body field by field. Scores are compared with `f
 on the same rows (absolute tolerance 1e-6), and the pre-encoded 'input' tensor with an encoding
 computed here from the `finmaas inspect` preprocessing parameters.
 
+The server runs with its defaults (API keys, durable audit log); each request carries the key
+of the role that would make it (fmserve.role_for). Requests without a key, with a bad one, or
+with a role the route does not allow are among the error statuses checked; the keys and audit
+endpoints are exercised with admin and auditor keys.
+
 Run: FINMAAS=build/finmaas /usr/bin/python3 tests/integration/test_serve.py
 """
 import hashlib
@@ -23,15 +28,8 @@ import fmserve as fm  # noqa: E402
 JSON = {"Content-Type": "application/json"}
 
 
-class Ctx:
-    pass
-
-
 def setup(w):
-    c = Ctx()
-    c.w = w
-    header, c.rows = fm.credit_rows(200)
-    c.rows_csv = fm.write_csv(w.join("rows.csv"), header, [[r[h] for h in header] for r in c.rows])
+    c = fm.credit_context(w, 200)
     c.bin_a = fm.train(fm.CREDIT, "Status", w.join("credit_a.fmm"), "--positive", "bad", seed=1)
     c.bin_b = fm.train(fm.CREDIT, "Status", w.join("credit_b.fmm"), "--positive", "bad", seed=2)
     c.multi = fm.train(fm.CREDIT, "Marital", w.join("marital.fmm"), "--drop", "Status")
@@ -483,11 +481,22 @@ class Errors:
         self.C.check(ok, "%d %s" % (status, what), detail)
         self.still_serving(what)
 
-    def post(self, path, body, headers=None):
+    def post(self, path, body, headers=None, key=fm.DEFAULT_KEY):
         h = dict(JSON)
         h.update(headers or {})
         return self.s.post(path, body if isinstance(body, (bytes, str)) else json.dumps(body),
-                           headers=h)
+                           headers=h, key=key)
+
+    def unauthenticated(self, what, r):
+        """401 with an error body and WWW-Authenticate: Bearer."""
+        self.expect(what, 401, r)
+        self.C.check(r.header("WWW-Authenticate") == "Bearer",
+                     "  with WWW-Authenticate: Bearer (%s)" % what, r.headers)
+
+
+def credit_labels(home):
+    return {e["version"]: sorted(e["labels"]) for e in fm.registry_list(home)
+            if e["name"] == "credit"}
 
 
 def t_errors(C, c, s):
@@ -496,6 +505,41 @@ def t_errors(C, c, s):
     cols = c.columns
     one = fm.v2_inputs(cols, c.rows[:1])
     good = json.dumps({"inputs": one})
+    model_bytes = open(c.bin_a, "rb").read()
+    OCTET = {"Content-Type": "application/octet-stream"}
+    # 401: a request to an endpoint that needs a key is refused for its key before anything else
+    # it could be refused for (body, content type, model, version)
+    e.unauthenticated("no key (infer)", e.post(P, good, key=None))
+    e.unauthenticated("no key, a body that is not JSON", e.post(P, "hello", key=None))
+    e.unauthenticated("no key, an unknown model", e.post(infer_path("nosuch"), good, key=None))
+    e.unauthenticated("no key, text/plain", e.post(P, good, {"Content-Type": "text/plain"},
+                                                   key=None))
+    e.unauthenticated("no key (metadata)", s.get("/v2/models/credit", key=None))
+    e.unauthenticated("no key (upload)", s.post("/v2/repository/models/credit/versions",
+                                                model_bytes, headers=OCTET, key=None))
+    e.unauthenticated("a well-formed token that is no key", e.post(P, good, key="fmk_" + "A" * 43))
+    e.unauthenticated("an Authorization header that is not Bearer",
+                      e.post(P, good, {"Authorization": "Basic dXNlcjpwYXNz"}))
+    e.unauthenticated("Bearer with nothing after it", e.post(P, good, {"Authorization": "Bearer "}))
+    # 403: a key whose role the route does not allow
+    labels_before = credit_labels(c.home)
+    e.expect("a consumer uploading a model", 403,
+             s.post("/v2/repository/models/credit/versions", model_bytes, headers=OCTET,
+                    key=s.keys["consumer"]), ["consumer"])
+    e.expect("a consumer unloading a model", 403,
+             s.post("/v2/repository/models/credit/unload", key=s.keys["consumer"]))
+    e.expect("an auditor predicting", 403, e.post(P, good, key=s.keys["auditor"]))
+    e.expect("a consumer reading /metrics", 403, s.get("/metrics", key=s.keys["consumer"]))
+    e.expect("a modeler moving the production label", 403,
+             s.request("PUT", "/api/models/credit/labels/production", {"version": 1},
+                       key=s.keys["modeler"]), ["production"])
+    e.expect("a validator moving another label", 403,
+             s.request("PUT", "/api/models/credit/labels/staging", {"version": 1},
+                       key=s.keys["validator"]), ["staging"])
+    C.check(s.get("/v2/models/credit/ready").status == 200 and
+            credit_labels(c.home) == labels_before,
+            "  the refused requests changed nothing (credit loaded, labels as before)",
+            (labels_before, credit_labels(c.home)))
     # 400
     e.expect("truncated JSON", 400, e.post(P, good[: len(good) // 2]))
     e.expect("trailing garbage after the JSON object", 400, e.post(P, good + " xyz"))
@@ -536,7 +580,7 @@ def t_errors(C, c, s):
     # 411
     e.expect("POST with an empty body", 411, s.post(P, b"", headers=JSON))
     raw = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           "Connection: close\r\n\r\n" % P).encode()
+           "Connection: close\r\n" % P).encode() + s.auth_line("POST", P) + b"\r\n"
     r = s.raw(raw)
     s.note(r, "POST", P)
     e.expect("POST without Content-Length", 411, r)
@@ -693,7 +737,8 @@ def t_body_limit(C, c, w):
         big = json.dumps({"inputs": fm.v2_inputs(c.columns, c.rows[:100])})
         assert len(big) > 4096
         head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Content-Length: %d\r\nConnection: close\r\n\r\n" % (P, len(big))).encode()
+                "Content-Length: %d\r\nConnection: close\r\n" % (P, len(big))).encode() + \
+            s.auth_line("POST", P) + b"\r\n"
         r = s.raw(head)
         s.note(r, "POST", P)
         e.expect("Content-Length over --max-body-bytes (refused on the headers)", 413, r)
@@ -702,7 +747,8 @@ def t_body_limit(C, c, w):
         chunks = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 1000]), big[i:i + 1000].encode())
                           for i in range(0, len(big), 1000)) + b"0\r\n\r\n"
         raw = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" % P).encode() + chunks
+               "Transfer-Encoding: chunked\r\nConnection: close\r\n" % P).encode() + \
+            s.auth_line("POST", P) + b"\r\n" + chunks
         r = s.raw(raw)
         s.note(r, "POST", P)
         e.expect("chunked body over --max-body-bytes", 413, r)
@@ -715,6 +761,60 @@ def t_body_limit(C, c, w):
         rc, took = s.stop()
     C.check(rc == 0, "server with --max-body-bytes exits 0 on SIGTERM", rc)
     C.check(not s.sanitizer_report(), "no sanitizer report (body-limit server)", s.stderr())
+
+
+# ---- API keys and the audit log over HTTP --------------------------------------------------
+
+
+def t_keys_audit(C, c, s):
+    r = s.get("/api/keys")
+    keys = r.json() if r.status == 200 else []
+    names = {k.get("name"): k for k in keys}
+    C.check(r.status == 200 and all("test-" + role in names for role in fm.ROLES),
+            "GET /api/keys (admin): 200, lists the keys made with finmaas keys create", r)
+    C.check(all(names["test-" + role].get("role") == role for role in fm.ROLES if
+                "test-" + role in names), "  each with its role", keys)
+    C.check(not any(t in r.body.decode() for t in s.keys.values()) and
+            not any("token" in k or "hash" in k for k in keys),
+            "  and no token or hash", keys[:1])
+    r = s.post("/api/keys", {"role": "consumer", "models": ["credit"], "name": "scoped"})
+    doc = r.json() if r.status == 201 else {}
+    token = doc.get("token", "")
+    C.check(r.status == 201 and re.match(r"^fmk_[A-Za-z0-9_-]{43}$", token) and
+            doc.get("role") == "consumer" and doc.get("models") == ["credit"] and
+            doc.get("name") == "scoped" and re.match(r"^k_[0-9a-f]{12}$", doc.get("id", "")),
+            "POST /api/keys {role: consumer, models: [credit]}: 201 with the token, once", r)
+    one = {"inputs": fm.v2_inputs(c.columns, c.rows[:1])}
+    r = s.post(infer_path("credit"), one, key=token)
+    C.check(r.status == 200 and fm.check_v2_binary(r.json(), c.pred_a[:1], "bad") is None,
+            "  the new key predicts with credit at once", r)
+    r = s.post(infer_path("marital"), {"inputs": fm.v2_inputs(c.columns_multi, c.rows[:1])},
+               key=token)
+    C.check(r.status == 403 and error_body(r), "  and is refused (403) for a model outside its "
+            "scope", r)
+    r = s.get("/v2/repository/index", key=token)
+    C.check(r.status == 200 and {e["name"] for e in r.json()} == {"credit"},
+            "  the repository index shows it only its models", r)
+    r = s.request("DELETE", "/api/keys/scoped")
+    C.check(r.status == 200 and r.json() == {"revoked": "scoped"},
+            "DELETE /api/keys/scoped: 200 {revoked: scoped}", r)
+    r = s.post(infer_path("credit"), one, key=token)
+    C.check(r.status == 401 and error_body(r), "  the revoked key is refused (401) at once", r)
+    r = s.get("/api/audit?limit=100000")
+    entries = r.json() if r.status == 200 else []
+    C.check(r.status == 200 and isinstance(entries, list) and entries and
+            all(isinstance(e.get("seq"), int) and e.get("hash") for e in entries),
+            "GET /api/audit (auditor): 200, the entries with seq and hash", r)
+    actions = [e.get("action") for e in entries]
+    C.check(all(a in actions for a in ("keys.create", "keys.revoke", "v2.infer", "model.upload",
+                                      "label.set", "model.unload", "model.load")),
+            "  the entries name the actions taken above", sorted(set(actions)))
+    C.check(token not in r.body.decode(), "  the audit log does not hold the created token")
+    r = s.get("/api/audit?model=marital")
+    C.check(r.status == 200 and r.json() and all(e.get("model") == "marital" for e in r.json()),
+            "GET /api/audit?model=marital: only that model's entries", r)
+    r = s.get("/api/audit", key=s.keys["admin"])
+    C.check(r.status == 403 and error_body(r), "GET /api/audit with an admin key: 403", r)
 
 
 # ---- request ids, metrics, access log ------------------------------------------------------
@@ -847,7 +947,9 @@ def t_keep_alive(C, c, s):
                                    ("GET", "/v2/health/ready", None),
                                    ("POST", infer_path("credit", 1), body),
                                    ("GET", "/metrics", None)):
-            conn.request(method, path, body=data, headers=JSON if data else {})
+            h = dict(JSON) if data else {}
+            h.update(s.auth_headers(method, path))
+            conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
             resp = fm.Response(r.status, dict((k.lower(), v) for k, v in r.headers.items()),
                                r.read())
@@ -866,9 +968,6 @@ def t_route_coverage(C, c, s):
     C.check(len(routes) >= 20, "the route table of routes.c has %d routes" % len(routes))
     missing = []
     for method, pattern in routes:
-        # The key and audit routes exist only with authentication on (test_security.py).
-        if pattern.startswith("/api/keys") or pattern.startswith("/api/audit"):
-            continue
         rx = re.compile("^" + re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(pattern)) + "$")
         if not any(m == method and rx.match(path) and 200 <= status < 300
                    for _, m, path, status in s.seen):
@@ -905,6 +1004,7 @@ def main():
         C.section("metrics", t_metrics, C, c, s)
         C.section("body limit", t_body_limit, C, c, w)
         C.section("keep-alive", t_keep_alive, C, c, s)
+        C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
         C.section("route table coverage", t_route_coverage, C, c, s)
         rc, took = s.stop()
         C.check(rc == 0 and took < 10, "SIGTERM: exit status 0 (%.2f s)" % took, rc)

@@ -11,6 +11,9 @@ load/unload cycles, and registry changes made by another process.
   - `finmaas models add` / `models label` from the CLI while the server runs: the new version,
     the new model and the moved label are served within ~3 s (the registry is polled every 2 s).
 
+Every server runs with its defaults (API keys, durable audit log): each request carries a key,
+and a request is answered only once its audit entry is committed.
+
 FM_TEST_SCALE scales the cycle count (default 1.0: 1,000 cycles; 300 for a sanitizer build).
 Run: FINMAAS=build/finmaas /usr/bin/python3 tests/integration/test_serve_lifecycle.py
 """
@@ -33,15 +36,8 @@ RSS_GROWTH_LIMIT_KB = 4096
 STOP_GRACE_SECONDS = 0.0
 
 
-class Ctx:
-    pass
-
-
 def setup(w):
-    c = Ctx()
-    c.w = w
-    header, c.rows = fm.credit_rows(200)
-    c.rows_csv = fm.write_csv(w.join("rows.csv"), header, [[r[h] for h in header] for r in c.rows])
+    c = fm.credit_context(w, 200)
     c.model = {1: fm.train(fm.CREDIT, "Status", w.join("v1.fmm"), "--positive", "bad", seed=1),
                2: fm.train(fm.CREDIT, "Status", w.join("v2.fmm"), "--positive", "bad", seed=2)}
     c.pred = {v: fm.predict(path, c.rows_csv) for v, path in c.model.items()}
@@ -56,6 +52,12 @@ def new_home(c, name, models):
     for model_name, path in models:
         fm.registry_add(home, model_name, path)
     return home
+
+
+def infer_headers(s):
+    h = {"Content-Type": "application/json"}
+    h.update(s.auth_headers("POST", "/v2/models/credit/infer"))
+    return h
 
 
 def matches(c, resp, i, version=1):
@@ -86,7 +88,7 @@ def shutdown_with_waiting_requests(C, c, tag, what, args, wait_for_all):
         barrier.wait()
         try:
             conns[k].request("POST", "/v2/models/credit/infer", body=c.bodies[k],
-                             headers={"Content-Type": "application/json"})
+                             headers=infer_headers(s))
             sent.release()
             r = conns[k].getresponse()
             results[k] = fm.Response(r.status, dict(r.headers), r.read())
@@ -106,7 +108,7 @@ def shutdown_with_waiting_requests(C, c, tag, what, args, wait_for_all):
         # every request is queued in the batcher (in flight) before the stop
         def in_flight():
             conn = http.client.HTTPConnection(s.host, s.port, timeout=10)
-            conn.request("GET", "/metrics")
+            conn.request("GET", "/metrics", headers=s.auth_headers("GET", "/metrics"))
             text = conn.getresponse().read().decode()
             conn.close()
             return fm.metric(fm.parse_prometheus(text), "finmaas_model_in_flight",
@@ -143,8 +145,10 @@ def t_shutdown_race(C, c):
     they may be refused (connection closed), but the server must still exit 0 with every
     request it accepted answered; repeated because the window is short."""
     home = new_home(c, "home-race", [("credit", c.model[1])])
+    auth = fm.bearer(fm.home_keys(home)["consumer"])["Authorization"].encode()
     raw = [b"POST /v2/models/credit/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-           b"\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b) for b in c.bodies[:20]]
+           b"\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s" % (auth, len(b), b)
+           for b in c.bodies[:20]]
     rounds, crashed, broken, answered = 20, [], [], 0
     for k in range(rounds):
         s = fm.Server(home, c.w.path, name="race%d" % k,
@@ -211,7 +215,7 @@ def t_shutdown_under_load(C, c):
             i = (i + 7) % len(c.bodies)
             try:
                 conn.request("POST", "/v2/models/credit/infer", body=c.bodies[i],
-                             headers={"Content-Type": "application/json"})
+                             headers=infer_headers(s))
             except OSError as ex:
                 # the server closed the connection: only acceptable once the stop began
                 with lock:

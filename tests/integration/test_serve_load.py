@@ -10,6 +10,10 @@ flow, and dynamic batching.
   - With dynamic batching on, concurrent answers equal the unbatched ones and the
     finmaas_model_batch_size histogram shows batches of more than one row.
 
+Every server runs with its defaults (API keys, durable audit log): predictions use a consumer
+key, the upload a modeler key and the production label a validator key, and each answer waits
+for its audit entry to be committed.
+
 FM_TEST_SCALE scales the request counts (default 1.0, also for a sanitizer build: 16,000
 requests take about 10 s there).
 Run: FINMAAS=build/finmaas /usr/bin/python3 tests/integration/test_serve_load.py
@@ -26,14 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmserve as fm  # noqa: E402
 
 
-class Ctx:
-    pass
-
-
 def setup(w):
-    c = Ctx()
-    header, c.rows = fm.credit_rows(200)
-    c.rows_csv = fm.write_csv(w.join("rows.csv"), header, [[r[h] for h in header] for r in c.rows])
+    c = fm.credit_context(w, 200)
     c.model = {1: fm.train(fm.CREDIT, "Status", w.join("v1.fmm"), "--positive", "bad", seed=1),
                2: fm.train(fm.CREDIT, "Status", w.join("v2.fmm"), "--positive", "bad", seed=2)}
     c.pred = {v: fm.predict(path, c.rows_csv) for v, path in c.model.items()}

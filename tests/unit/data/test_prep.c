@@ -704,8 +704,42 @@ static void test_pii_marks(void) {
     FM_CHECK_STR(err.msg, "PII column 'nope' is not a feature column");
     for (size_t k = 0; k < p->ncolumns; k++)
         FM_CHECK_INT(p->columns[k].pii, 0);
+    /* The encoding before the mark, and the block of the categorical column c. */
+    double before[4 * 16];
+    size_t width_before = p->nfeatures, c_offset = p->columns[1].offset,
+           c_width = p->columns[1].width;
+    FM_CHECK(width_before <= 16 && c_width > 0);
+    FM_CHECK_INT(fm_prep_transform(p, f, NULL, 4, before, &err), 0);
     const char *good[] = {"c", "e", "c"};
     FM_CHECK_INT(fm_prep_mark_pii(p, good, 3, &err), 0);
+    /* The categorical PII column keeps no category (raw values) and encodes to nothing; the
+     * numeric one (e) keeps its encoding; every other feature is unchanged. */
+    FM_CHECK_INT(p->columns[1].categories.count, 0);
+    FM_CHECK_INT(p->columns[1].width, 0);
+    FM_CHECK_INT(p->nfeatures, width_before - c_width);
+    double after[4 * 16];
+    FM_CHECK_INT(fm_prep_transform(p, f, NULL, 4, after, &err), 0);
+    for (size_t row = 0; row < 4; row++)
+        for (size_t j = 0, k = 0; j < width_before; j++) {
+            if (j >= c_offset && j < c_offset + c_width) continue;
+            FM_CHECK(after[row * p->nfeatures + k] == before[row * width_before + j]);
+            k++;
+        }
+    /* Marking only categorical columns that are all the features leaves none: refused. */
+    {
+        fm_frame_t *g = frame_from_text("c\na\nb\n", NULL);
+        size_t cols[] = {0};
+        fm_prep_t *only = NULL;
+        if (g && fm_prep_fit(g, cols, 1, NULL, 0, NULL, &only, &err) == 0) {
+            const char *all[] = {"c"};
+            FM_CHECK_INT(fm_prep_mark_pii(only, all, 1, &err), FM_EINVAL);
+            FM_CHECK(strstr(err.msg, "no features left") != NULL);
+            FM_CHECK_INT(only->columns[0].pii, 0);
+            FM_CHECK_INT(only->columns[0].categories.count, 2);
+        }
+        fm_prep_free(only);
+        fm_frame_free(g);
+    }
     FM_CHECK_INT(fm_prep_mark_pii(p, NULL, 0, &err), 0);
     FM_CHECK_INT(p->columns[0].pii, 0);
     FM_CHECK_INT(p->columns[1].pii, 1);
@@ -723,7 +757,7 @@ static void test_pii_marks(void) {
         FM_CHECK_MSG(k == 1 || k == 3 ? cJSON_IsTrue(flag) : flag == NULL, "column %zu", k);
         k++;
     }
-    /* The mark changes no encoding. */
+    /* The marked parameters encode the same after the round trip. */
     double a[4 * 16], b[4 * 16];
     FM_CHECK_INT(fm_prep_transform(p, f, NULL, 4, a, &err), 0);
     if (q) {

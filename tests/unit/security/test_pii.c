@@ -635,6 +635,45 @@ static void test_fuzz(void) {
     fm_pii_free(pii);
 }
 
+/* fm_pii_suspect is a sound pre-filter: text it clears is what fm_pii_scrub leaves unchanged;
+ * fm_pii_scrub_in_place gives fm_pii_scrub's result, cut to the buffer. */
+static void test_suspect(void) {
+    fm_rng_t rng;
+    fm_rng_seed(&rng, 20261130);
+    fm_pii_t *pii = counting_key();
+    fm_buf_t in = FM_BUF_INIT, out = FM_BUF_INIT;
+    size_t cleared = 0, changed = 0;
+    for (int i = 0; i < 20000; i++) {
+        random_text(&rng, &in);
+        fm_buf_reset(&out);
+        FM_CHECK_INT(fm_pii_scrub(pii, in.data, in.len, &out), 0);
+        int same = out.len == in.len && !memcmp(out.data, in.data, in.len);
+        changed += !same;
+        if (!fm_pii_suspect(in.data, in.len)) {
+            cleared++;
+            FM_CHECK_MSG(same, "cleared but changed: %.*s", (int)in.len, in.data);
+        }
+        char buf[64];
+        if (memchr(in.data, '\0', in.len)) continue;
+        snprintf(buf, sizeof buf, "%.*s", (int)in.len, in.data);
+        fm_buf_reset(&out);
+        FM_CHECK_INT(fm_pii_scrub(pii, buf, strlen(buf), &out), 0);
+        char want[64];
+        snprintf(want, sizeof want, "%s", out.data);
+        FM_CHECK_INT(fm_pii_scrub_in_place(pii, buf, sizeof buf), 0);
+        FM_CHECK_MSG(!strcmp(buf, want), "in place: %s, want %s", buf, want);
+    }
+    printf("  20000 random strings: %zu cleared by the pre-filter, %zu changed by the scrub\n",
+           cleared, changed);
+    FM_CHECK(cleared > 200 && changed > 1000);
+    FM_CHECK(fm_pii_suspect("a@b", 3) && fm_pii_suspect("4111 1111 1111 1", 16));
+    FM_CHECK(!fm_pii_suspect("/v2/models/credit/infer", 23) &&
+             !fm_pii_suspect("2026-11-30T00:12:09.123456Z", 27));
+    fm_buf_free(&in);
+    fm_buf_free(&out);
+    fm_pii_free(pii);
+}
+
 /* ---- Speed ------------------------------------------------------------------------------- */
 
 /* Scrubs text of n bytes several times and returns MB/s of the fastest round, which is the
@@ -718,6 +757,7 @@ int main(int argc, char **argv) {
         FM_TEST_CASE(test_key_file),
         FM_TEST_CASE(test_key_race),
         FM_TEST_CASE(test_fuzz),
+        FM_TEST_CASE(test_suspect),
         FM_TEST_CASE(test_speed),
     };
     int rc = fm_test_run(cases, sizeof cases / sizeof cases[0], argc, argv);
