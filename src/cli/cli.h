@@ -8,6 +8,7 @@
 #define FM_CLI_H
 
 #include "core/error.h"
+#include "security/audit.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -51,6 +52,18 @@ int fm_cli_wants_help(int argc, char **argv);
 int fm_cli_next_option(const char *command, int argc, char **argv, const struct option *options);
 /* Prints an error and returns -1 when positional arguments remain after the options. */
 int fm_cli_no_positional(const char *command, int argc, char **argv);
+
+/*
+ * The audit trail of commands that change a home (cli_audit.c). fm_cli_audit_open opens the home's
+ * audit log before the action (an error there means: do not act). fm_cli_audit_record commits the
+ * entry after it: action (as the server names it: "keys.create", "model.upload", ...), model and
+ * version (NULL, 0 when none), detail (PII-free text, may be NULL) and the outcome (NULL or an
+ * error with FM_OK: success; else the failure, whose message is recorded masked). An error says
+ * the action happened (or failed) untraced. Close the log with fm_audit_close.
+ */
+int fm_cli_audit_open(const char *home, fm_audit_t **log, fm_error_t *err);
+int fm_cli_audit_record(fm_audit_t *log, const char *action, const char *model, int64_t version,
+                        const char *detail, const fm_error_t *outcome, fm_error_t *err);
 
 int fm_cmd_train(int argc, char **argv);
 int fm_cmd_predict(int argc, char **argv);

@@ -169,12 +169,34 @@ static int keys_create(int argc, char **argv) {
     fm_keystore_t *ks = NULL;
     char token[FM_KEY_TOKEN_MAX];
     fm_key_info_t info;
+    fm_audit_t *log = NULL;
     int rc = fm_keystore_open(home, &ks, &err);
-    if (!rc) rc = fm_keystore_create(ks, role, models, name, "cli", token, &info, &err);
-    if (!rc) rc = print_token(ks, token, info.id, &err);
+    if (!rc) rc = fm_cli_audit_open(home, &log, &err);
+    if (!rc) {
+        rc = fm_keystore_create(ks, role, models, name, "cli", token, &info, &err);
+        if (!rc) rc = print_token(ks, token, info.id, &err);
+        /* The key's id, role and scope are recorded; its token never is. */
+        char detail[FM_KEY_SCOPE_MAX + 128];
+        snprintf(detail, sizeof detail, "key=%s role=%s scope=%s", rc ? "-" : info.id,
+                 fm_role_name(role), models ? models : "*");
+        fm_error_t trail;
+        if (fm_cli_audit_record(log, "keys.create", NULL, 0, detail, &err, &trail) && !rc) {
+            err = trail;
+            rc = err.code;
+        }
+    }
     sodium_memzero(token, sizeof token);
+    fm_audit_close(log);
     fm_keystore_close(ks);
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
+}
+
+/* 1 when text may be written to the audit log as a key id or name: their characters only, and
+ * nothing that could be (part of) a token. */
+static int recordable(const char *text) {
+    size_t n = strlen(text);
+    if (n == 0 || n > 64 || strstr(text, "fmk_")) return 0;
+    return strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
 /* The table: one row per key, columns as wide as their widest cell. */
@@ -305,8 +327,22 @@ static int keys_revoke(int argc, char **argv) {
     fm_error_t err;
     fm_error_clear(&err);
     fm_keystore_t *ks = NULL;
+    fm_audit_t *log = NULL;
     int rc = open_existing(command, home, &ks, &err);
-    if (!rc) rc = fm_keystore_revoke(ks, which, &err);
+    if (!rc) rc = fm_cli_audit_open(home, &log, &err);
+    if (!rc) {
+        rc = fm_keystore_revoke(ks, which, &err);
+        /* The argument is a key id or name; anything else (a pasted token) is not recorded. */
+        char detail[160];
+        snprintf(detail, sizeof detail, "key=%s",
+                 recordable(which) ? which : "(not a key id or name)");
+        fm_error_t trail;
+        if (fm_cli_audit_record(log, "keys.revoke", NULL, 0, detail, &err, &trail) && !rc) {
+            err = trail;
+            rc = err.code;
+        }
+    }
+    fm_audit_close(log);
     fm_keystore_close(ks);
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
 }

@@ -89,13 +89,29 @@ int fm_cmd_keys_rotate_master(int argc, char **argv) {
     if (!rc && generate) generated = (rc = fm_master_key_generate(new_file, &err)) == FM_OK;
     if (!rc) rc = fm_master_key_load(new_file, &new_key, &err);
     fm_registry_t *r = NULL;
+    fm_audit_t *log = NULL;
     size_t rewritten = 0;
+    int acted = 0;
     if (!rc) rc = fm_registry_open(home, &r, &err);
-    if (!rc)
+    if (!rc) rc = fm_cli_audit_open(home, &log, &err);
+    if (!rc) {
+        acted = 1;
         rc = fm_registry_rotate_master(r, have_old ? &old_key : NULL, &new_key, &rewritten, &err);
+    }
     fm_registry_close(r);
     char id[2 * sizeof new_key.id + 1];
     sodium_bin2hex(id, sizeof id, new_key.id, sizeof new_key.id);
+    if (acted) {
+        /* The key's id (a hash of it), never the key. */
+        char detail[160];
+        snprintf(detail, sizeof detail, "key_id=%s rewritten=%zu", id, rewritten);
+        fm_error_t trail;
+        if (fm_cli_audit_record(log, "keys.rotate_master", NULL, 0, detail, &err, &trail) && !rc) {
+            err = trail;
+            rc = err.code;
+        }
+    }
+    fm_audit_close(log);
     fm_master_key_wipe(&old_key);
     fm_master_key_wipe(&new_key);
     /* A key generated here that protects no file yet is removed again, so that the command can

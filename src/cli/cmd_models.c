@@ -137,11 +137,21 @@ static int models_add(int argc, char **argv) {
     int have_key = 0;
     if (fm_master_key_from_env(&key, &have_key, &err)) return fm_cli_fail(command, &err);
     fm_registry_t *r = NULL;
+    fm_audit_t *log = NULL;
     int64_t version = 0;
     int rc = fm_registry_open(home, &r, &err);
     if (!rc && have_key) rc = fm_registry_set_master_key(r, &key);
     fm_master_key_wipe(&key);
-    if (!rc) rc = fm_registry_add_file(r, name, file, &version, &err);
+    if (!rc) rc = fm_cli_audit_open(home, &log, &err);
+    if (!rc) {
+        rc = fm_registry_add_file(r, name, file, &version, &err);
+        fm_error_t trail;
+        if (fm_cli_audit_record(log, "model.upload", name, version, NULL, &err, &trail) && !rc) {
+            err = trail;
+            rc = err.code;
+        }
+    }
+    fm_audit_close(log);
     fm_registry_close(r);
     if (rc) return fm_cli_fail(command, &err);
     printf("%" PRId64 "\n", version);
@@ -309,9 +319,25 @@ static int models_label(int argc, char **argv) {
     fm_error_t err;
     fm_error_clear(&err);
     fm_registry_t *r = NULL;
+    fm_audit_t *log = NULL;
     int rc = open_existing(command, home, &r, &err);
-    if (!rc && remove) rc = fm_registry_remove_label(r, name, label, &err);
-    if (!rc && !remove) rc = fm_registry_set_label(r, name, label, (int64_t)version, &err);
+    if (!rc) rc = fm_cli_audit_open(home, &log, &err);
+    if (!rc) {
+        if (remove)
+            rc = fm_registry_remove_label(r, name, label, &err);
+        else
+            rc = fm_registry_set_label(r, name, label, (int64_t)version, &err);
+        char detail[96];
+        snprintf(detail, sizeof detail, "label=%.64s", label);
+        fm_error_t trail;
+        if (fm_cli_audit_record(log, remove ? "label.remove" : "label.set", name, (int64_t)version,
+                                detail, &err, &trail) &&
+            !rc) {
+            err = trail;
+            rc = err.code;
+        }
+    }
+    fm_audit_close(log);
     fm_registry_close(r);
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
 }

@@ -19,10 +19,12 @@ fail() {
 }
 
 # A listing of everything under the home (names, sizes), to prove a failed command changed nothing
-# on disk. registry.db is left out: SQLite may touch it when it opens and closes.
+# on disk. registry.db is left out: SQLite may touch it when it opens and closes. So is the audit
+# log (audit.*): a refused change the registry got to see is recorded there, by design.
 snapshot() {
     if [ -d "$home" ]; then
-        (cd "$home" && find . -path ./registry.db\* -prune -o -printf '%p %s\n' | sort)
+        (cd "$home" && find . \( -path ./registry.db\* -o -path ./audit.\* \) -prune -o \
+            -printf '%p %s\n' | sort)
     fi
 }
 

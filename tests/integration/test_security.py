@@ -114,6 +114,7 @@ def setup(w):
                  json.loads(fm.finmaas("keys", "list", "--home", c.home, "--json"))}
     c.victims = 0
     c.victim = None
+    c.cli_actions = 0  # audited command-line actions (each `keys create` of a victim key)
     c.servers = []
     return c
 
@@ -142,6 +143,64 @@ def error_body(r):
 def audit_export(home):
     out = fm.finmaas("audit", "export", "--home", home)
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def t_audit_cli(C, c):
+    """Commands that change a home are audited like the server's actions, and refused when the
+    home's audit log cannot be written."""
+    home = c.w.join("home-cli-audit")
+    v = fm.registry_add(home, "credit", c.model)
+    token = fm.create_key(home, "consumer", models=["credit"], name="cli-made")
+    fm.finmaas("models", "label", "--home", home, "--name", "credit", "--label", "staging",
+               "--version", v)
+    fm.finmaas("models", "label", "--home", home, "--name", "credit", "--label", "staging",
+               "--remove")
+    fm.finmaas("keys", "revoke", "--home", home, "cli-made")
+    rc, _, err = fm.run_cli("keys", "revoke", "--home", home, "no-such-key")
+    C.check(rc != 0, "revoking an unknown key fails", (rc, err))
+    rc, _, err = fm.run_cli("keys", "revoke", "--home", home, token)
+    C.check(rc != 0 and token not in err, "revoking by a pasted token fails and does not echo it",
+            (rc, err))
+    entries = audit_export(home)
+    got = [(e["action"], e["model"], e["version"], e["status"]) for e in entries]
+    want = [("model.upload", "credit", v, 0), ("keys.create", None, 0, 0),
+            ("label.set", "credit", v, 0), ("label.remove", "credit", 0, 0),
+            ("keys.revoke", None, 0, 0)]
+    C.check(got[:5] == want, "models add, keys create, label set and remove, keys revoke are "
+            "audited in order with their model, version and status", got)
+    C.check(len(got) == 7 and all(e[3] != 0 for e in got[5:]) and
+            all(e["action"] == "keys.revoke" for e in entries[5:]),
+            "the two failed revocations are audited with a non-zero status", got[5:])
+    C.check(all(e["key_id"] == "cli" and e["role"] == "operator" and
+                "os_user=" in (e["detail"] or "") for e in entries),
+            "each with key id cli, role operator and the operating-system user",
+            [(e["key_id"], e["role"], e["detail"]) for e in entries])
+    created = entries[1]["detail"] or ""
+    C.check(re.search(r"key=k_[0-9a-f]{12} role=consumer scope=credit", created) is not None,
+            "keys.create records the key's id, role and scope", created)
+    C.check(token not in json.dumps(entries), "no entry holds the token")
+    C.check("(not a key id or name)" in (entries[6]["detail"] or ""),
+            "a pasted token is recorded as not a key id or name", entries[6]["detail"])
+    rc, out, err = fm.run_cli("audit", "verify", "--home", home)
+    C.check(rc == 0, "audit verify: the chain with the command-line entries is intact", (out, err))
+    # a home whose audit log cannot be opened refuses the change instead of making it untraced
+    keys_before = fm.finmaas("keys", "list", "--home", home, "--json")
+    key_file = os.path.join(home, "audit.key")
+    os.chmod(key_file, 0o644)
+    try:
+        rc, out, err = fm.run_cli("keys", "create", "--home", home, "--role", "admin")
+        C.check(rc != 0 and not out.strip() and "audit" in err and len(err.strip().splitlines())
+                == 1, "keys create with an unusable audit log: refused, one line naming the "
+                "audit log, no token printed", (rc, out, err))
+        rc, out, err = fm.run_cli("models", "add", "--home", home, "--name", "other", c.model)
+        C.check(rc != 0 and "audit" in err, "models add with an unusable audit log: refused",
+                (rc, out, err))
+    finally:
+        os.chmod(key_file, 0o600)
+    C.equal(fm.finmaas("keys", "list", "--home", home, "--json"), keys_before,
+            "  and no key was created")
+    C.check(all(e["name"] != "other" for e in fm.registry_list(home)),
+            "  and no model was added")
 
 
 # ---- authorization table -------------------------------------------------------------------
@@ -203,6 +262,7 @@ def route_path(c, pattern, spec):
                     c.victims += 1
                     c.victim = "victim-%d" % c.victims
                     fm.create_key(c.home, "consumer", name=c.victim)
+                    c.cli_actions += 1
                 value = c.victim
             path = path.replace("{%s}" % param, value)
     return path
@@ -237,6 +297,7 @@ def t_authorization(C, c, s):
         ("an unknown token", {"Authorization": "Bearer " + unknown}),
     ]
     before = len(audit_export(c.home))
+    cli_before = c.cli_actions
     audited, bad, done = 0, [], 0
     for r in routes:
         sp = spec.get((r["method"], r["pattern"]))
@@ -280,8 +341,10 @@ def t_authorization(C, c, s):
             "table says" % (done, len(routes), len(anonymous)), "%d wrong: %s" % (len(bad),
                                                                                  bad[:8]))
     after = len(audit_export(c.home))
-    C.equal(after - before, audited, "every request that passed authentication made one audit "
-            "entry (%d), the 401s and the public probes none" % audited)
+    C.equal(after - before - (c.cli_actions - cli_before), audited,
+            "every request that passed authentication made one audit entry (%d), the 401s and "
+            "the public probes none (besides the %d keys made with finmaas keys create)"
+            % (audited, c.cli_actions - cli_before))
 
 
 def t_scope_listing(C, c, s):
@@ -1012,6 +1075,15 @@ def exchange(sock, data, timeout):
     return got.split(b"\r\n", 1)[0].decode("latin-1")
 
 
+def live(s):
+    """1 when the server answers a liveness probe; 0 when it refuses or drops the connection
+    (a connection closed by a client counts until the server notices)."""
+    try:
+        return s.get("/v2/health/live", timeout=5).status == 200
+    except OSError:
+        return False
+
+
 def t_max_connections(C, c):
     """8 connections are served while 12 more wait. Repeated: the kernel spreads connections
     over the server's HTTP threads at random, and a cap split per thread would show only when
@@ -1049,8 +1121,7 @@ def t_max_connections(C, c):
         finally:
             for so in socks:
                 so.close()
-        r, took = fm.wait_until(lambda: s.get("/v2/health/live", timeout=5).status == 200, 10,
-                                0.1)
+        r, took = fm.wait_until(lambda: live(s), 10, 0.1)
         if not r:
             short.append((k, "no connection served %.1f s after they closed" % took))
     C.check(not short, "--max-connections 8: 8 open keep-alive connections are each served "
@@ -1193,6 +1264,7 @@ def main():
         C.section("audit: GET /api/audit", t_audit_api, C, c, s)
         stop(C, s)
         C.section("audit: tampering is detected", t_audit_tamper, C, c)
+        C.section("audit: command-line actions", t_audit_cli, C, c)
         C.section("personal data in every output channel", t_pii, C, c)
         C.section("TLS and mutual TLS", t_tls, C, c)
         C.section("encryption at rest", t_encryption, C, c)
