@@ -48,10 +48,28 @@ typedef struct fm_train_options {
     size_t npii;
     fm_prep_options_t prep;
     FILE *progress; /* progress bar / lines; NULL for silence */
+    /* The rows to learn from: rows[0..nrows) of the frame (a cross-validation fold), NULL for
+     * all. Class labels still come from the whole target column, so every fold's model knows
+     * every class. Rows outside are never seen (preprocessing is fitted on the training rows). */
+    const size_t *rows;
+    size_t nrows;
+    /* Gradient-boosted trees (family "gbt", libxgboost). */
+    struct {
+        int rounds;              /* boosting rounds (trees per class); default 300 */
+        int max_depth;           /* default 4 */
+        double eta;              /* learning rate; default 0.05 */
+        double subsample;        /* row share per tree, (0, 1]; default 0.8 */
+        double colsample;        /* feature share per tree, (0, 1]; default 0.8 */
+        double min_child_weight; /* default 1 */
+        double lambda;           /* L2 on leaf weights; default 1 */
+        double alpha;            /* L1 on leaf weights; default 0 */
+        int early_stopping;      /* rounds without validation improvement; 0: off (default 30) */
+    } gbt;
 } fm_train_options_t;
 
 /* Fills options with the defaults (Adam as Keras, batch 32, 200 epochs, patience 10, l2 1e-4,
- * validation fraction 0.2, seed 42, one thread, hidden 32,16 with relu). */
+ * validation fraction 0.2, seed 42, one thread, hidden 32,16 with relu, all rows; gbt as
+ * documented above). */
 void fm_train_options_defaults(fm_train_options_t *options);
 
 /*

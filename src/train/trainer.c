@@ -31,6 +31,15 @@ void fm_train_options_defaults(fm_train_options_t *o) {
     o->seed = 42;
     o->threads = 1;
     o->class_weight = FM_CLASS_WEIGHT_NONE;
+    o->gbt.rounds = 300;
+    o->gbt.max_depth = 4;
+    o->gbt.eta = 0.05;
+    o->gbt.subsample = 0.8;
+    o->gbt.colsample = 0.8;
+    o->gbt.min_child_weight = 1.0;
+    o->gbt.lambda = 1.0;
+    o->gbt.alpha = 0.0;
+    o->gbt.early_stopping = 30;
 }
 
 /* Encoded rows with their targets and weights. */
@@ -155,14 +164,31 @@ static int mark_pii(run_t *r, fm_error_t *err) {
 static int split_rows(run_t *r, fm_rng_t *rng, fm_error_t *err) {
     size_t n = r->frame->nrows;
     int32_t *strata = malloc((n ? n : 1) * sizeof *strata);
-    if (!strata) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    unsigned char *chosen = r->opt->rows ? calloc(n ? n : 1, 1) : NULL;
+    if (!strata || (r->opt->rows && !chosen)) {
+        free(strata);
+        free(chosen);
+        return fm_error_set(err, FM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; chosen && i < r->opt->nrows; i++) {
+        if (r->opt->rows[i] >= n) {
+            free(strata);
+            free(chosen);
+            return fm_error_set(err, FM_EINVAL, "training row %zu is outside %s (%zu rows)",
+                                r->opt->rows[i], r->frame->source, n);
+        }
+        chosen[r->opt->rows[i]] = 1;
+    }
     int groups = 1;
     for (size_t i = 0; i < n; i++) {
-        if (r->target.task == FM_TASK_REGRESSION)
+        if (chosen && !chosen[i])
+            strata[i] = -1; /* not a training row: left out of both parts */
+        else if (r->target.task == FM_TASK_REGRESSION)
             strata[i] = isnan(r->target.value[i]) ? -1 : 0;
         else
             strata[i] = r->target.label[i];
     }
+    free(chosen);
     if (r->target.task != FM_TASK_REGRESSION) groups = (int)r->target.nclasses;
     int rc = fm_split_stratified(strata, n, groups, r->opt->valid_fraction, rng, &r->train_rows,
                                  &r->ntrain, &r->valid_rows, &r->nvalid, err);
