@@ -28,6 +28,9 @@ echo "== register it as model 'credit' and serve it (Ctrl-C stops)"
 rm -rf "$out/home"
 $bin models add --home "$out/home" --name credit "$out/credit.fmm" >/dev/null
 $bin models label --home "$out/home" --name credit --label production --version 1
-echo "score an applicant from another terminal:"
-echo "  curl -s -H 'Content-Type: application/json' localhost:${FINMAAS_DEMO_PORT:-8080}/v2/models/credit/infer -d @docs/examples/applicant.json"
+# Requests need an API key: a consumer key for the loan application, kept in a 0600 file.
+(umask 077 && $bin keys create --home "$out/home" --role consumer --models credit \
+  --name demo-app >"$out/consumer.key")
+echo "score an applicant from another terminal (the key is in $out/consumer.key):"
+echo "  curl -s -H \"Authorization: Bearer \$(cat $out/consumer.key)\" -H 'Content-Type: application/json' localhost:${FINMAAS_DEMO_PORT:-8080}/v2/models/credit/infer -d @docs/examples/applicant.json"
 exec $bin serve --home "$out/home" --listen "127.0.0.1:${FINMAAS_DEMO_PORT:-8080}"

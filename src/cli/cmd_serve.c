@@ -8,9 +8,11 @@
 #include "nn/nn.h"
 #include "server/server.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: finmaas serve [--home DIR] [--listen HOST:PORT] [--threads N] [options]\n"
@@ -197,6 +199,26 @@ static int apply_flags(int argc, char **argv, fm_server_config_t *c) {
     return 0;
 }
 
+/* The pipe the stop signals are written to, and whether one has come (signal handlers only see
+ * these). */
+static int stop_pipe[2] = {-1, -1};
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+    int saved = errno;
+    if (stop_requested) {
+        static const char again[] = "finmaas serve: already stopping (draining requests)\n";
+        ssize_t ignored = write(2, again, sizeof again - 1);
+        (void)ignored;
+    } else {
+        stop_requested = 1;
+        unsigned char b = (unsigned char)sig;
+        ssize_t ignored = write(stop_pipe[1], &b, 1);
+        (void)ignored;
+    }
+    errno = saved;
+}
+
 int fm_cmd_serve(int argc, char **argv) {
     if (fm_cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
@@ -213,12 +235,20 @@ int fm_cmd_serve(int argc, char **argv) {
     if (code) return code;
     fm_nn_set_threads(1); /* one request, one core: parallelism comes from the HTTP threads */
 
-    /* Block the stop signals in every thread; this one waits for them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* SIGTERM and SIGINT may reach any thread (OpenBLAS starts its threads before main runs,
+     * with no signal blocked), so they get a handler, which only writes to a pipe that this
+     * thread waits on; a second one while draining is reported and otherwise ignored. */
+    if (pipe(stop_pipe) != 0) {
+        fm_error_set(&err, FM_EIO, "cannot create a pipe: %s", strerror(errno));
+        return fm_cli_fail("serve", &err);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     fm_server_t *server = NULL;
@@ -240,8 +270,9 @@ int fm_cmd_serve(int argc, char **argv) {
     free(text);
     cJSON_Delete(described);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
     fprintf(stderr, "finmaas serve: %s received, draining requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     fm_server_stop(server);

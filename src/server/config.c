@@ -242,13 +242,19 @@ cJSON *fm_server_config_describe(const fm_server_config_t *c) {
     cJSON_AddNumberToObject(j, "watch_interval_ms", c->watch_interval_ms);
     cJSON_AddNumberToObject(j, "drain_seconds", c->drain_seconds);
     cJSON_AddBoolToObject(j, "auth", c->auth);
-    cJSON_AddStringToObject(j, "audit", fm_server_audit_name(c->audit));
+    /* Without authentication there is nobody to audit or to rate-limit: shown as off. */
+    cJSON_AddStringToObject(j, "audit",
+                            fm_server_audit_name(c->auth ? c->audit : FM_SERVER_AUDIT_OFF));
     cJSON *tls = cJSON_AddObjectToObject(j, "tls");
     cJSON_AddStringToObject(tls, "cert", c->tls_cert);
     cJSON_AddStringToObject(tls, "key", c->tls_key[0] ? "(set)" : "");
     cJSON_AddStringToObject(tls, "client_ca", c->tls_client_ca);
-    cJSON_AddNumberToObject(j, "rate_limit", c->rate_limit);
-    cJSON_AddNumberToObject(j, "rate_burst", c->rate_burst > 0 ? c->rate_burst : 2 * c->rate_limit);
+    double rate = c->auth ? c->rate_limit : 0;
+    cJSON_AddNumberToObject(j, "rate_limit", rate);
+    cJSON_AddNumberToObject(j, "rate_burst",
+                            !c->auth            ? 0
+                            : c->rate_burst > 0 ? c->rate_burst
+                                                : 2 * rate);
     cJSON_AddNumberToObject(j, "max_connections", c->max_connections);
     cJSON_AddNumberToObject(j, "max_connections_per_ip", c->max_connections_per_ip);
     cJSON_AddNumberToObject(j, "timeout_seconds", c->timeout_seconds);

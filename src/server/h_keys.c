@@ -109,9 +109,14 @@ int fm_h_keys_create(fm_request_t *req, fm_error_t *err) {
     cJSON *o = key_json(&info);
     cJSON_AddStringToObject(o, "token", token);
     sodium_memzero(token, sizeof token);
-    /* The audit log records the new key's id, never its token. */
-    static const char created[] = "{\"created\":true}";
-    req->audit_output = created;
+    /* The audit log records the new key's id, role and scope, never its token. */
+    cJSON *trail = cJSON_CreateObject();
+    cJSON_AddStringToObject(trail, "created", info.id);
+    cJSON_AddStringToObject(trail, "role", fm_role_name(info.role));
+    cJSON_AddStringToObject(trail, "scope", info.scope[0] ? info.scope : "*");
+    req->audit_owned = cJSON_PrintUnformatted(trail);
+    cJSON_Delete(trail);
+    if (req->audit_owned) req->audit_output = req->audit_owned;
     return reply_json_object(req, o, 201, err);
 }
 

@@ -137,6 +137,7 @@ struct fm_request {
     fm_handler_fn resume;
     void *resume_state;
     int audit_rc;             /* the audit commit's result, for FM_REQ_AUDITING */
+    char *audit_owned;        /* audit_output when a handler built it (freed with the request) */
     const char *audit_output; /* what the audit log records as the output instead of the reply
                                  (a handler whose reply holds a secret sets it); static text */
 };

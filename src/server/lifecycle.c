@@ -20,15 +20,24 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How often keys created or revoked by another process (finmaas keys) are picked up: a revoked
+ * key stops working within this time, whatever the registry poll interval. */
+#define KEYS_POLL_MS 500
+
+/* The watcher: picks up API keys every KEYS_POLL_MS (with authentication on) and registry changes
+ * every watch_interval_ms (when that is not 0). */
 static void *watch_loop(void *arg) {
     fm_server_t *s = arg;
+    long registry_ms = s->config.watch_interval_ms;
+    long keys_ms = s->keystore ? KEYS_POLL_MS : 0;
+    long tick = keys_ms && (registry_ms <= 0 || keys_ms < registry_ms) ? keys_ms : registry_ms;
+    double next_registry = fm_clock_seconds() + (double)registry_ms / 1000.0;
     pthread_mutex_lock(&s->watch_lock);
     while (!s->stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        long ms = s->config.watch_interval_ms;
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000L;
+        ts.tv_sec += tick / 1000;
+        ts.tv_nsec += (tick % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -38,8 +47,11 @@ static void *watch_loop(void *arg) {
         pthread_mutex_unlock(&s->watch_lock);
         fm_error_t err;
         fm_auth_refresh(s);
-        if (fm_store_sync(s->store, &err))
-            fprintf(stderr, "finmaas serve: registry sync: %s\n", fm_error_message(&err));
+        if (registry_ms > 0 && fm_clock_seconds() >= next_registry) {
+            next_registry = fm_clock_seconds() + (double)registry_ms / 1000.0;
+            if (fm_store_sync(s->store, &err))
+                fprintf(stderr, "finmaas serve: registry sync: %s\n", fm_error_message(&err));
+        }
         pthread_mutex_lock(&s->watch_lock);
     }
     pthread_mutex_unlock(&s->watch_lock);
@@ -222,7 +234,7 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
         else
             ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)s->port);
     }
-    if (!rc && s->config.watch_interval_ms > 0) {
+    if (!rc && (s->config.watch_interval_ms > 0 || s->keystore)) {
         if (pthread_create(&s->watcher, NULL, watch_loop, s) == 0)
             s->watcher_running = 1;
         else

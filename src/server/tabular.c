@@ -15,6 +15,11 @@ int fm_encode_tokens(fm_served_t *served, fm_jdoc_t *doc, const int *tokens, int
         for (size_t c = 0; c < ncols; c++) {
             fm_raw_value_t *v = &s->values[c];
             int i = row[c];
+            if (i < 0 && prep->columns[c].width == 0) {
+                /* A column the model keeps no feature of (a categorical PII column): optional. */
+                *v = (fm_raw_value_t){FM_RAW_MISSING, 0.0, NULL, 0};
+                continue;
+            }
             if (i < 0)
                 return fm_error_set(err, FM_EDATA, "missing input '%s'%s", prep->columns[c].name,
                                     n > 1 ? " in some rows" : "");

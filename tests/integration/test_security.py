@@ -746,6 +746,12 @@ def t_pii(C, c):
         if "id" in body:
             text = text.replace(json.dumps(body["id"]), '""')
         responses.append((what, r.status, text))
+    r = s.post("/v2/models/pii/infer",
+               json.dumps({"inputs": [t for t in inputs(good)
+                                      if t["name"] not in ("customer_email", "card_number")]}),
+               headers=JSON)
+    C.check(r.status == 200, "the categorical PII columns (no feature in the model) may be left "
+            "out of a request", r)
     C.check(statuses["valid row with an e-mail and a card number"] == 200 and
             statuses["e-mail in an unknown field"] == 200,
             "requests with PII values are served (200)", statuses)
@@ -1205,6 +1211,27 @@ def t_slow_clients(C, c):
 # ---- authentication off -----------------------------------------------------------------------
 
 
+def t_key_changes(C, c):
+    """A key revoked or created with the command line takes effect in a running server within a
+    second, also when the server does not poll the registry (watch_interval_ms 0)."""
+    config = c.w.join("nowatch.json")
+    with open(config, "w") as f:
+        json.dump({"watch_interval_ms": 0}, f)
+    s = server(C, c, c.home, "nowatch", ["--config", config])
+    body = {"inputs": fm.v2_inputs(c.columns, c.rows[:1])}
+    token = fm.create_key(c.home, "consumer", name="short-lived")
+    ok, took = fm.wait_until(lambda: s.post("/v2/models/credit/infer", body,
+                                            key=token).status == 200, 5, 0.05)
+    C.check(ok and took < 1.5, "a key made with finmaas keys create works within a second "
+            "(%.2f s)" % took)
+    fm.finmaas("keys", "revoke", "--home", c.home, "short-lived")
+    gone, took = fm.wait_until(lambda: s.post("/v2/models/credit/infer", body,
+                                              key=token).status == 401, 5, 0.05)
+    C.check(gone and took < 1.5, "revoked with finmaas keys revoke: refused (401) within a second "
+            "(%.2f s)" % took)
+    stop(C, s)
+
+
 def t_auth_off(C, c):
     p = subprocess.run([fm.FINMAAS, "serve", "--home", c.home, "--listen", "0.0.0.0:0", "--auth",
                         "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
@@ -1214,6 +1241,12 @@ def t_auth_off(C, c):
             "--auth off on 0.0.0.0 is refused: exit 2, one line", (p.returncode, err))
     keys_before = fm.finmaas("keys", "list", "--home", c.home, "--json")
     s = server(C, c, c.home, "noauth", ["--auth", "off"])
+    config = re.search(r"finmaas serve: config (\{.*\})", s.stderr())
+    shown = json.loads(config.group(1)) if config else {}
+    C.check(shown.get("auth") is False and shown.get("audit") == "off" and
+            shown.get("rate_limit") == 0,
+            "--auth off: the printed configuration says audit off and no rate limit (what runs)",
+            shown)
     try:
         r = s.post("/v2/models/credit/infer", {"inputs": fm.v2_inputs(c.columns, c.rows[:1])},
                    key=None)
@@ -1271,6 +1304,7 @@ def main():
         C.section("rate limit", t_rate_limit, C, c)
         C.section("connection limit", t_max_connections, C, c)
         C.section("slow clients and oversized headers", t_slow_clients, C, c)
+        C.section("keys changed by the command line", t_key_changes, C, c)
         C.section("authentication off", t_auth_off, C, c)
     except Exception:  # noqa: BLE001 - a failed setup is a failed check
         C.check(False, "setup", traceback.format_exc())

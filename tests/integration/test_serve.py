@@ -795,6 +795,11 @@ def t_keys_audit(C, c, s):
     r = s.get("/v2/repository/index", key=token)
     C.check(r.status == 200 and {e["name"] for e in r.json()} == {"credit"},
             "  the repository index shows it only its models", r)
+    r = s.request("DELETE", "/api/keys/no-such-key")
+    home = os.path.abspath(c.home)
+    C.check(r.status == 404 and error_body(r) and home not in r.body.decode() and
+            "/keys.db" not in r.body.decode(),
+            "DELETE /api/keys/no-such-key: 404, the message does not show the home directory", r)
     r = s.request("DELETE", "/api/keys/scoped")
     C.check(r.status == 200 and r.json() == {"revoked": "scoped"},
             "DELETE /api/keys/scoped: 200 {revoked: scoped}", r)
@@ -810,6 +815,10 @@ def t_keys_audit(C, c, s):
                                       "label.set", "model.unload", "model.load")),
             "  the entries name the actions taken above", sorted(set(actions)))
     C.check(token not in r.body.decode(), "  the audit log does not hold the created token")
+    made = [e for e in entries if e.get("action") == "keys.create" and e.get("status") == 201]
+    trail = json.loads(made[-1]["output"]) if made and made[-1].get("output") else {}
+    C.check(trail == {"created": doc.get("id"), "role": "consumer", "scope": "credit"},
+            "  keys.create records the new key's id, role and scope", made[-1:] or entries[-3:])
     r = s.get("/api/audit?model=marital")
     C.check(r.status == 200 and r.json() and all(e.get("model") == "marital" for e in r.json()),
             "GET /api/audit?model=marital: only that model's entries", r)
