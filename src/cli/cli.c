@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 #include "nn/nn.h"
+#include "security/pii.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,7 +18,14 @@ int fm_cli_exit_code(int code) {
 }
 
 int fm_cli_fail(const char *command, const fm_error_t *err) {
-    fprintf(stderr, "finmaas %s: %s\n", command, fm_error_message(err));
+    /* Messages may quote input values: card numbers and e-mail addresses never go out. */
+    const char *message = fm_error_message(err);
+    fm_buf_t masked = FM_BUF_INIT;
+    if (fm_pii_suspect(message, strlen(message)) &&
+        fm_pii_scrub(NULL, message, strlen(message), &masked) == FM_OK && masked.data)
+        message = masked.data;
+    fprintf(stderr, "finmaas %s: %s\n", command, message);
+    fm_buf_free(&masked);
     return fm_cli_exit_code(err->code ? err->code : FM_EINVAL);
 }
 

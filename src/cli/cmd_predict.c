@@ -9,12 +9,15 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "data/csv_writer.h"
+#include "security/pii.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: finmaas predict --model M.fmm --data F.csv [--out P.csv] [--keep COL,...] [--stats]\n"
+    "usage: finmaas predict --model M.fmm --data F.csv [--out P.csv] [--keep COL,...] [--home "
+    "DIR]\n"
+    "                       [--stats]\n"
     "\n"
     "Scores each row of F.csv. Output columns: the --keep columns copied from the input (e.g. an\n"
     "application id), then p_<class> for each class and label (classification) or prediction\n"
@@ -25,11 +28,15 @@ static const char usage[] =
     "  --model M.fmm      the model (required)\n"
     "  --data F.csv       rows to score (required)\n"
     "  --out P.csv        output file (default: stdout)\n"
-    "  --keep COL,...     input columns to copy to the output\n"
+    "  --keep COL,...     input columns to copy to the output; a column the model marks as "
+    "personal\n"
+    "                     data (PII) is written masked (card numbers as first 6 + last 4 digits,\n"
+    "                     other values as the home's tokens \"pii:<16 hex>\"), and needs --home\n"
+    "  --home DIR         the home whose PII key makes those tokens (the server's tokens)\n"
     "  --stats            print {\"rows\":..,\"seconds\":{..}} as JSON on stderr\n"
     "  --threads N        BLAS threads (default 1)\n";
 
-enum { OPT_THREADS = 999, OPT_MODEL = 1000, OPT_DATA, OPT_OUT, OPT_KEEP, OPT_STATS };
+enum { OPT_THREADS = 999, OPT_MODEL = 1000, OPT_DATA, OPT_OUT, OPT_KEEP, OPT_STATS, OPT_HOME };
 
 static const struct option options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
@@ -38,6 +45,7 @@ static const struct option options[] = {
     {"out", required_argument, NULL, OPT_OUT},
     {"keep", required_argument, NULL, OPT_KEEP},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"home", required_argument, NULL, OPT_HOME},
     {NULL, 0, NULL, 0},
 };
 
@@ -61,9 +69,22 @@ static int write_header(fm_buf_t *out, const fm_model_t *m, char **keep, size_t 
     return rc ? rc : fm_buf_puts(out, "label\n");
 }
 
-/* Writes the rows of one chunk. keep_cols: chunk column index of each kept column. */
+/* Writes a kept cell: as it is, or masked (PII columns: keep_pii[k] set, pii the home's key). */
+static int write_kept(fm_buf_t *out, const char *text, size_t len, int masked,
+                      const fm_pii_t *pii) {
+    if (!masked) return fm_csv_write_field(out, text, len);
+    fm_buf_t token = FM_BUF_INIT;
+    int rc = fm_pii_mask_value(pii, text, len, &token);
+    if (!rc) rc = fm_csv_write_field(out, token.data ? token.data : "", token.len);
+    fm_buf_free(&token);
+    return rc;
+}
+
+/* Writes the rows of one chunk. keep_cols: chunk column index of each kept column; keep_pii:
+ * whether it is personal data, written masked with pii. */
 static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chunk,
-                      const int *keep_cols, size_t nkeep, const double *pred) {
+                      const int *keep_cols, const unsigned char *keep_pii, size_t nkeep,
+                      const fm_pii_t *pii, const double *pred) {
     size_t width = fm_model_output_width(m);
     int rc = 0;
     for (size_t i = 0; i < chunk->nrows && !rc; i++) {
@@ -72,10 +93,12 @@ static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chun
             if (col->type == FM_COLUMN_CATEGORICAL) {
                 int32_t code = col->codes[i];
                 if (code >= 0)
-                    rc = fm_csv_write_field(out, fm_strdict_get(&col->dict, code),
-                                            col->dict.lens[code]);
+                    rc = write_kept(out, fm_strdict_get(&col->dict, code), col->dict.lens[code],
+                                    keep_pii[k], pii);
             } else if (col->values[i] == col->values[i]) {
-                rc = fm_buf_printf(out, "%.17g", col->values[i]);
+                char number[32];
+                int len = snprintf(number, sizeof number, "%.17g", col->values[i]);
+                rc = write_kept(out, number, (size_t)len, keep_pii[k], pii);
             }
             if (!rc) rc = fm_buf_putc(out, ',');
         }
@@ -98,17 +121,26 @@ static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chun
 }
 
 static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **keep, size_t nkeep,
-                        size_t *rows, timing_t *t, fm_error_t *err) {
+                        const fm_pii_t *pii, size_t *rows, timing_t *t, fm_error_t *err) {
     fm_column_spec_t *extra = calloc(nkeep ? nkeep : 1, sizeof *extra);
     int *keep_cols = calloc(nkeep ? nkeep : 1, sizeof *keep_cols);
+    unsigned char *keep_pii = calloc(nkeep ? nkeep : 1, 1);
     double *pred = malloc(FM_SCORING_CHUNK_ROWS * fm_model_output_width(m) * sizeof *pred);
     fm_buf_t out = FM_BUF_INIT;
     fm_frame_reader_t *reader = NULL;
-    int rc = (extra && keep_cols && pred) ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
-    for (size_t k = 0; k < nkeep; k++) {
+    int rc = (extra && keep_cols && keep_pii && pred)
+                 ? FM_OK
+                 : fm_error_set(err, FM_ENOMEM, "out of memory");
+    for (size_t k = 0; !rc && k < nkeep; k++) {
         int p = fm_prep_find(m->prep, keep[k]);
-        extra[k] = (fm_column_spec_t){keep[k],
-                                      p >= 0 ? m->prep->columns[p].type : FM_COLUMN_CATEGORICAL, 1};
+        keep_pii[k] = p >= 0 && m->prep->columns[p].pii;
+        extra[k] = (fm_column_spec_t){
+            keep[k], p >= 0 ? m->prep->columns[p].type : FM_COLUMN_CATEGORICAL, 1, keep_pii[k]};
+        if (keep_pii[k] && !pii)
+            rc = fm_error_set(err, FM_EINVAL,
+                              "--keep %s: the model marks it as personal data (PII); give --home "
+                              "DIR to write it masked with that home's PII tokens",
+                              keep[k]);
     }
     if (!rc) rc = fm_scoring_open(m, data, extra, nkeep, &reader, err);
     if (!rc && write_header(&out, m, keep, nkeep))
@@ -128,7 +160,7 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
         rc = fm_model_predict_frame(m, chunk, pred, err);
         double t2 = fm_clock_seconds();
         t->predict += t2 - t1;
-        if (!rc && write_rows(&out, m, chunk, keep_cols, nkeep, pred))
+        if (!rc && write_rows(&out, m, chunk, keep_cols, keep_pii, nkeep, pii, pred))
             rc = fm_error_set(err, FM_ENOMEM, "out of memory");
         if (!rc && fm_csv_flush(&out, fp, 1 << 16))
             rc = fm_error_set(err, FM_EIO, "cannot write the predictions");
@@ -142,6 +174,7 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
     fm_buf_free(&out);
     free(pred);
     free(keep_cols);
+    free(keep_pii);
     free(extra);
     return rc;
 }
@@ -151,7 +184,7 @@ int fm_cmd_predict(int argc, char **argv) {
         fputs(usage, stdout);
         return FM_EXIT_OK;
     }
-    const char *model_path = NULL, *data = NULL, *out_path = NULL;
+    const char *model_path = NULL, *data = NULL, *out_path = NULL, *home = NULL;
     char **keep = NULL;
     size_t nkeep = 0;
     int stats = 0, c;
@@ -177,6 +210,9 @@ int fm_cmd_predict(int argc, char **argv) {
         case OPT_STATS:
             stats = 1;
             break;
+        case OPT_HOME:
+            home = optarg;
+            break;
         default:
             fm_cli_free_list(keep);
             return FM_EXIT_USAGE;
@@ -194,10 +230,13 @@ int fm_cmd_predict(int argc, char **argv) {
     fm_atomic_file_t file = {0};
     timing_t t = {0};
     size_t rows = 0;
+    fm_pii_t *pii = NULL;
     int rc = fm_model_load(model_path, &model, &err);
+    if (!rc && home) rc = fm_pii_open(home, &pii, &err);
     if (!rc && out_path) rc = fm_atomic_file_open(&file, out_path, 0, &err);
     if (!rc)
-        rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, &rows, &t, &err);
+        rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, pii, &rows, &t,
+                          &err);
     if (out_path) {
         if (!rc)
             rc = fm_atomic_file_commit(&file, &err);
@@ -212,6 +251,7 @@ int fm_cmd_predict(int argc, char **argv) {
                 "\"total\": %.6f}}\n",
                 rows, t.read, t.predict, t.write, fm_clock_seconds() - start);
     int code = rc ? fm_cli_fail("predict", &err) : FM_EXIT_OK;
+    fm_pii_free(pii);
     fm_model_free(model);
     fm_cli_free_list(keep);
     return code;

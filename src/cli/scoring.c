@@ -13,7 +13,8 @@ int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_s
     if (!specs) return fm_error_set(err, FM_ENOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < prep->ncolumns; i++)
-        specs[n++] = (fm_column_spec_t){prep->columns[i].name, prep->columns[i].type, 1};
+        specs[n++] = (fm_column_spec_t){prep->columns[i].name, prep->columns[i].type, 1,
+                                        prep->columns[i].pii};
     for (size_t e = 0; e < nextra; e++)
         if (fm_prep_find(prep, extra[e].name) < 0) specs[n++] = extra[e];
     int rc = fm_frame_reader_open(path, specs, n, out, err);

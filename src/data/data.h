@@ -146,6 +146,7 @@ typedef struct fm_column_spec {
     const char *name; /* borrowed */
     fm_column_type_t type;
     int required; /* 1: a header without it is an error naming it */
+    int pii;      /* 1: personal data, whose values error messages never quote */
 } fm_column_spec_t;
 
 typedef struct fm_frame_reader fm_frame_reader_t; /* opaque */

@@ -33,6 +33,7 @@ struct fm_frame_reader {
     size_t ncols;            /* frame columns */
     char **names;            /* owned */
     fm_column_type_t *types; /* per frame column */
+    unsigned char *pii;      /* per frame column: 1 for personal data (values never quoted) */
     size_t *source;          /* field index of each frame column */
     size_t rows;             /* data rows returned so far */
     int done;
@@ -121,8 +122,8 @@ static int frame_reserve(fm_frame_t *f, size_t cap) {
 }
 
 /* Stores one cell of column c at row; errors name the file, line, column and value. */
-static int store_cell(const fm_frame_reader_t *r, fm_column_t *c, size_t row, const char *s,
-                      size_t n, fm_error_t *err) {
+static int store_cell(const fm_frame_reader_t *r, fm_column_t *c, int pii, size_t row,
+                      const char *s, size_t n, fm_error_t *err) {
     char quoted[MESSAGE_VALUE_MAX + 4];
     if (c->type == FM_COLUMN_NUMERIC) {
         double v;
@@ -139,6 +140,12 @@ static int store_cell(const fm_frame_reader_t *r, fm_column_t *c, size_t row, co
             return FM_OK;
         }
         if (rc == FM_ENOMEM) return fm_error_set(err, FM_ENOMEM, "%s: out of memory", r->path);
+        if (pii)
+            return fm_error_set(err, FM_EDATA,
+                                "%s:%zu: column '%s': a value is not a %s (not shown: the column "
+                                "holds personal data)",
+                                r->path, fm_csv_line(r->csv), c->name,
+                                rc == FM_ERANGE ? "finite number" : "number");
         return fm_error_set(err, FM_EDATA, "%s:%zu: column '%s': '%s' is not a %s", r->path,
                             fm_csv_line(r->csv), c->name, message_value(s, n, quoted),
                             rc == FM_ERANGE ? "finite number" : "number");
@@ -196,7 +203,8 @@ static int reader_load(fm_frame_reader_t *r, size_t max_rows, size_t cap_hint, f
         }
         for (size_t i = 0; i < f->ncols && rc == FM_OK; i++) {
             size_t k = r->source[i];
-            rc = store_cell(r, &f->columns[i], f->nrows, fields[k], lens[k], err);
+            rc = store_cell(r, &f->columns[i], r->pii ? r->pii[i] : 0, f->nrows, fields[k], lens[k],
+                            err);
         }
         if (rc == FM_OK) f->nrows++;
     }
@@ -221,6 +229,7 @@ void fm_frame_reader_close(fm_frame_reader_t *r) {
         free(r->names[i]);
     free(r->names);
     free(r->types);
+    free(r->pii);
     free(r->source);
     free(r->path);
     free(r);
@@ -275,6 +284,7 @@ static int match_header(fm_frame_reader_t *r, const fm_column_spec_t *specs, siz
             break;
         }
         r->types[r->ncols] = s->type;
+        r->pii[r->ncols] = s->pii != 0;
         r->source[r->ncols] = where[id];
         r->ncols++;
     }
@@ -293,8 +303,9 @@ int fm_frame_reader_open(const char *path, const fm_column_spec_t *specs, size_t
     r->path = strdup(path);
     r->names = calloc(n, sizeof *r->names);
     r->types = calloc(n, sizeof *r->types);
+    r->pii = calloc(n, sizeof *r->pii);
     r->source = calloc(n, sizeof *r->source);
-    int rc = (r->path && r->names && r->types && r->source)
+    int rc = (r->path && r->names && r->types && r->pii && r->source)
                  ? FM_OK
                  : fm_error_set(err, FM_ENOMEM, "%s: out of memory", path);
     if (rc == FM_OK) rc = fm_csv_open(path, &r->csv, err);

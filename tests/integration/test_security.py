@@ -790,6 +790,31 @@ def t_pii(C, c):
                                                                                    found[:3]))
     found = leaks(train_out + train_err, set(training))
     C.check(not found, "finmaas train --pii prints none of them", found[:3])
+    # the command line: kept PII columns are masked with the home's tokens, errors mask values
+    rows = c.w.join("pii-rows.csv")
+    header = ["age", "income", "region", "customer_email", "card_number"]
+    fm.write_csv(rows, header, [[good[h] for h in header], [r["age"] for r in c.pii_rows[:1]] +
+                                [c.pii_rows[1][h] for h in header[1:]]])
+    rc, out, err = fm.run_cli("predict", "--model", c.pii_model, "--data", rows, "--keep",
+                              "customer_email")
+    C.check(rc == 2 and len(err.strip().splitlines()) == 1 and "--home" in err and not out,
+            "predict --keep of a PII column without --home: exit 2, one line asking for it",
+            (rc, err))
+    rc, out, err = fm.run_cli("predict", "--model", c.pii_model, "--data", rows, "--keep",
+                              "customer_email,card_number", "--home", home)
+    C.check(rc == 0 and not leaks(out, secrets | set(training)) and out.count("pii:") == 2 and
+            cards[0][:6] + "*" * (len(cards[0]) - 10) + cards[0][-4:] in out,
+            "predict --keep PII columns --home: written as tokens and masked card numbers", out)
+    export = fm.finmaas("audit", "export", "--home", home)
+    token = out.splitlines()[1].split(",")[0] if rc == 0 else "none"
+    C.check(token.startswith("pii:") and token in export,
+            "  the token of an e-mail is the one the server's audit log holds for it (joinable)",
+            (token, [line[:200] for line in export.splitlines() if "request_id" in line][:2]))
+    bad = c.w.join("pii-bad.csv")
+    fm.write_csv(bad, header, [[emails[0]] + [good[h] for h in header[1:]]])
+    rc, out, err = fm.run_cli("predict", "--model", c.pii_model, "--data", bad)
+    C.check(rc == 2 and emails[0] not in err and "age" in err,
+            "an e-mail in a numeric column: the error names the column, masks the value", err)
 
 
 # ---- TLS -------------------------------------------------------------------------------------

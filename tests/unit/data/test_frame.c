@@ -301,6 +301,26 @@ static void test_chunks_match_whole_file(void) {
     free(text);
 }
 
+/* A column marked as personal data: a bad value is reported without quoting it. */
+static void test_pii_values_unquoted(void) {
+    fm_frame_reader_t *r = NULL;
+    fm_frame_t *chunk = NULL;
+    fm_error_t err;
+    const char *path = write_file("p.csv", "ssn,b\n123,1\nsecret-778,2\n");
+    for (int pii = 0; pii < 2; pii++) {
+        fm_column_spec_t specs[] = {{"ssn", FM_COLUMN_NUMERIC, 1, pii}};
+        FM_CHECK_INT(fm_frame_reader_open(path, specs, 1, &r, &err), 0);
+        if (!r) continue;
+        FM_CHECK_INT(fm_frame_reader_next(r, 10, &chunk, &err), FM_EDATA);
+        FM_CHECK(strstr(err.msg, "p.csv:3: column 'ssn'") != NULL);
+        FM_CHECK_MSG((strstr(err.msg, "secret-778") != NULL) == !pii, "pii %d: %s", pii, err.msg);
+        fm_frame_free(chunk);
+        fm_frame_reader_close(r);
+        r = NULL;
+    }
+    remove_file("p.csv");
+}
+
 static void test_chunk_errors(void) {
     fm_frame_reader_t *r = NULL;
     fm_frame_t *chunk = NULL;
@@ -468,5 +488,6 @@ static void test_credit_g(void) {
 FM_TEST_MAIN(FM_TEST_CASE(test_inference), FM_TEST_CASE(test_quoting_in_frames),
              FM_TEST_CASE(test_read_errors), FM_TEST_CASE(test_overrides),
              FM_TEST_CASE(test_digest), FM_TEST_CASE(test_chunks_match_whole_file),
-             FM_TEST_CASE(test_chunk_errors), FM_TEST_CASE(test_credit_data),
-             FM_TEST_CASE(test_truncated_files), FM_TEST_CASE(test_credit_g))
+             FM_TEST_CASE(test_chunk_errors), FM_TEST_CASE(test_pii_values_unquoted),
+             FM_TEST_CASE(test_credit_data), FM_TEST_CASE(test_truncated_files),
+             FM_TEST_CASE(test_credit_g))
