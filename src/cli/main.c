@@ -16,13 +16,14 @@ static const fm_command_t commands[] = {
     {"models", "keep model versions and labels in a registry (add, list, label)", fm_cmd_models},
     {"keys", "API keys: create, list, revoke, rotate-master", fm_cmd_keys},
     {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
+    {"import-keras", "import a Keras HDF5 model (M.h5) as a .fmm model file", fm_cmd_import_keras},
 };
 
 static void print_usage(FILE *out) {
     fprintf(out, "usage: finmaas <command> [options]   (finmaas <command> --help for details)\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nfinmaas %s\n", FM_VERSION);
 }
 
