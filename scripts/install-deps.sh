@@ -9,10 +9,12 @@ packages=(
   build-essential cmake pkg-config
   # runtime libraries
   libopenblas-dev libcjson-dev libjsmn-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev libgnutls28-dev gnutls-bin curl
+  # gradient-boosted trees (src/gbt links libxgboost through its C API)
+  libxgboost-dev
   # Keras HDF5 import
   libhdf5-dev
   # tests and benchmarks: independent reference computations (never used at run time)
-  python3 python3-numpy python3-sklearn python3-pandas python3-requests python3-h5py
+  python3 python3-numpy python3-sklearn python3-pandas python3-requests python3-xgboost python3-h5py
   # benchmarks: peers and load generator
   wrk nginx-light python3-flask gunicorn time
 )

@@ -66,15 +66,16 @@ int fm_cli_audit_record(fm_audit_t *log, const char *action, const char *model, 
                         const char *detail, const fm_error_t *outcome, fm_error_t *err);
 
 int fm_cmd_train(int argc, char **argv);
+int fm_cmd_search(int argc, char **argv);
 int fm_cmd_predict(int argc, char **argv);
 int fm_cmd_eval(int argc, char **argv);
 int fm_cmd_inspect(int argc, char **argv);
+int fm_cmd_import_keras(int argc, char **argv);
 int fm_cmd_split(int argc, char **argv);
 int fm_cmd_serve(int argc, char **argv);
 int fm_cmd_models(int argc, char **argv);
 int fm_cmd_keys(int argc, char **argv);
 int fm_cmd_keys_rotate_master(int argc, char **argv); /* `finmaas keys rotate-master` */
 int fm_cmd_audit(int argc, char **argv);
-int fm_cmd_import_keras(int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * `finmaas inspect M.fmm`: prints the model file's description as JSON (task, classes, input
- * schema, preprocessing, architecture, training settings and history, validation metrics, data
- * fingerprint, creation time). The file is fully validated first.
+ * schema, preprocessing, the network's architecture or the booster's rounds, trees, depth and
+ * features, training settings and history, validation metrics, data fingerprint, creation time).
+ * The file is fully validated first.
  */
 #include "cli/cli.h"
 #include "model/model.h"

@@ -42,6 +42,10 @@ static const char usage[] =
     "  --max-connections-per-ip N  per client address (default: no per-address cap)\n"
     "  --timeout S             close idle or slow connections after S seconds (default 30)\n"
     "  --auth off              no API keys (allowed only on a loopback address; for development)\n"
+    "training (datasets and jobs, see docs/api.md):\n"
+    "  --job-workers N         training jobs run at once, at low CPU priority (default 1)\n"
+    "  --job-queue N           jobs waiting at most; more are refused with 503 (default 16)\n"
+    "  --max-dataset-bytes N   dataset upload limit (default 1073741824)\n"
     "\n"
     "Every endpoint but /v2/health/* needs Authorization: Bearer <API key> (finmaas keys create).\n"
     "On a home without keys, the first start writes an admin key to DIR/admin.key (mode 0600).\n";
@@ -65,7 +69,10 @@ enum {
     OPT_MAX_CONN,
     OPT_MAX_CONN_IP,
     OPT_TIMEOUT,
-    OPT_AUTH
+    OPT_AUTH,
+    OPT_JOB_WORKERS,
+    OPT_JOB_QUEUE,
+    OPT_MAX_DATASET
 };
 
 static const struct option options[] = {
@@ -88,6 +95,9 @@ static const struct option options[] = {
     {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"auth", required_argument, NULL, OPT_AUTH},
+    {"job-workers", required_argument, NULL, OPT_JOB_WORKERS},
+    {"job-queue", required_argument, NULL, OPT_JOB_QUEUE},
+    {"max-dataset-bytes", required_argument, NULL, OPT_MAX_DATASET},
     {NULL, 0, NULL, 0},
 };
 
@@ -190,6 +200,20 @@ static int apply_flags(int argc, char **argv, fm_server_config_t *c) {
             if (strcmp(optarg, "on") && strcmp(optarg, "off"))
                 return fm_cli_usage_error("serve", "--auth must be on or off, got '%s'", optarg);
             c->auth = !strcmp(optarg, "on");
+            break;
+        case OPT_JOB_WORKERS:
+            if (fm_cli_parse_long("serve", "job-workers", optarg, 1, 64, &v)) return FM_EXIT_USAGE;
+            c->job_workers = (int)v;
+            break;
+        case OPT_JOB_QUEUE:
+            if (fm_cli_parse_long("serve", "job-queue", optarg, 1, 100000, &v))
+                return FM_EXIT_USAGE;
+            c->job_queue = (int)v;
+            break;
+        case OPT_MAX_DATASET:
+            if (fm_cli_parse_long("serve", "max-dataset-bytes", optarg, 1024, 1L << 40, &v))
+                return FM_EXIT_USAGE;
+            c->max_dataset_bytes = (size_t)v;
             break;
         default:
             return FM_EXIT_USAGE;

@@ -1,7 +1,8 @@
 /*
- * `finmaas train`: reads a CSV file, trains a model and saves it as a .fmm file, then prints a
- * JSON summary (rows, features, epochs, timings, validation metrics) on stdout. Progress goes to
- * stderr. The model file appears only when everything succeeded.
+ * `finmaas train`: reads a CSV file, trains a model (a network, or gradient-boosted trees with
+ * --model gbt) and saves it as a .fmm file, then prints a JSON summary (rows, features, epochs or
+ * rounds, timings, validation metrics) on stdout. Progress goes to stderr. The model file appears
+ * only when everything succeeded.
  */
 #include "cli/cli.h"
 #include "core/clock.h"
@@ -32,8 +33,9 @@ static const char usage[] =
     "  --max-categories N      one-hot at most N most frequent categories per column (default "
     "100)\n"
     "model:\n"
-    "  --model M               logistic | linear | softmax | mlp (default: logistic for binary,\n"
-    "                          softmax for multiclass, linear for regression)\n"
+    "  --model M               logistic | linear | softmax | mlp | gbt (default: logistic for\n"
+    "                          binary, softmax for multiclass, linear for regression); gbt:\n"
+    "                          gradient-boosted trees (XGBoost, hist method)\n"
     "  --hidden 32,16          mlp hidden layer widths (default 32,16)\n"
     "  --activation A          mlp hidden activation: relu | tanh | sigmoid | identity (default "
     "relu)\n"
@@ -49,7 +51,18 @@ static const char usage[] =
     "none)\n"
     "  --patience N            epochs without improvement before stopping (default 10)\n"
     "  --seed N                random seed (default 42); same seed and threads, same model\n"
-    "  --threads N             BLAS threads (default 1)\n"
+    "  --threads N             BLAS threads, or gbt training threads (default 1)\n"
+    "gbt (with --model gbt):\n"
+    "  --rounds N              boosting rounds, trees per class (default 300)\n"
+    "  --max-depth N           tree depth, 1 to 30 (default 4)\n"
+    "  --eta X                 learning rate, (0, 1] (default 0.05)\n"
+    "  --subsample X           share of rows per tree, (0, 1] (default 0.8)\n"
+    "  --colsample X           share of features per tree, (0, 1] (default 0.8)\n"
+    "  --min-child-weight X    least hessian sum in a leaf (default 1)\n"
+    "  --gbt-lambda X          L2 penalty on leaf weights (default 1)\n"
+    "  --gbt-alpha X           L1 penalty on leaf weights (default 0)\n"
+    "  --early-stopping N      stop after N rounds without validation improvement and keep the\n"
+    "                          best round (default 30; 0: off, all rounds kept)\n"
     "output:\n"
     "  --out M.fmm             model file to write (required)\n"
     "  --quiet                 no progress on stderr\n";
@@ -80,6 +93,15 @@ enum {
     OPT_PATIENCE,
     OPT_SEED,
     OPT_THREADS,
+    OPT_ROUNDS,
+    OPT_MAX_DEPTH,
+    OPT_ETA,
+    OPT_SUBSAMPLE,
+    OPT_COLSAMPLE,
+    OPT_MIN_CHILD_WEIGHT,
+    OPT_GBT_LAMBDA,
+    OPT_GBT_ALPHA,
+    OPT_EARLY_STOPPING,
     OPT_OUT,
     OPT_QUIET
 };
@@ -110,6 +132,15 @@ static const struct option options[] = {
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"rounds", required_argument, NULL, OPT_ROUNDS},
+    {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
+    {"eta", required_argument, NULL, OPT_ETA},
+    {"subsample", required_argument, NULL, OPT_SUBSAMPLE},
+    {"colsample", required_argument, NULL, OPT_COLSAMPLE},
+    {"min-child-weight", required_argument, NULL, OPT_MIN_CHILD_WEIGHT},
+    {"gbt-lambda", required_argument, NULL, OPT_GBT_LAMBDA},
+    {"gbt-alpha", required_argument, NULL, OPT_GBT_ALPHA},
+    {"early-stopping", required_argument, NULL, OPT_EARLY_STOPPING},
     {"out", required_argument, NULL, OPT_OUT},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
@@ -123,6 +154,7 @@ typedef struct train_args {
     size_t npii;
     int quiet;
     int lr_given;
+    const char *gbt_flag; /* the last gbt-only flag given, to refuse it for other models */
     fm_train_options_t train;
 } train_args_t;
 
@@ -272,6 +304,55 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             if (fm_cli_parse_long("train", "threads", optarg, 1, 256, &l)) return FM_EXIT_USAGE;
             o->threads = (int)l;
             break;
+        case OPT_ROUNDS:
+            if (fm_cli_parse_long("train", "rounds", optarg, 1, FM_GBT_MAX_ROUNDS, &l))
+                return FM_EXIT_USAGE;
+            o->gbt.rounds = (int)l;
+            a->gbt_flag = "--rounds";
+            break;
+        case OPT_MAX_DEPTH:
+            if (fm_cli_parse_long("train", "max-depth", optarg, 1, FM_GBT_MAX_DEPTH, &l))
+                return FM_EXIT_USAGE;
+            o->gbt.max_depth = (int)l;
+            a->gbt_flag = "--max-depth";
+            break;
+        case OPT_ETA:
+            if (fm_cli_parse_double("train", "eta", optarg, 1e-9, 1.0, &o->gbt.eta))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--eta";
+            break;
+        case OPT_SUBSAMPLE:
+            if (fm_cli_parse_double("train", "subsample", optarg, 1e-9, 1.0, &o->gbt.subsample))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--subsample";
+            break;
+        case OPT_COLSAMPLE:
+            if (fm_cli_parse_double("train", "colsample", optarg, 1e-9, 1.0, &o->gbt.colsample))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--colsample";
+            break;
+        case OPT_MIN_CHILD_WEIGHT:
+            if (fm_cli_parse_double("train", "min-child-weight", optarg, 0.0, 1e9,
+                                    &o->gbt.min_child_weight))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--min-child-weight";
+            break;
+        case OPT_GBT_LAMBDA:
+            if (fm_cli_parse_double("train", "gbt-lambda", optarg, 0.0, 1e9, &o->gbt.lambda))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--gbt-lambda";
+            break;
+        case OPT_GBT_ALPHA:
+            if (fm_cli_parse_double("train", "gbt-alpha", optarg, 0.0, 1e9, &o->gbt.alpha))
+                return FM_EXIT_USAGE;
+            a->gbt_flag = "--gbt-alpha";
+            break;
+        case OPT_EARLY_STOPPING:
+            if (fm_cli_parse_long("train", "early-stopping", optarg, 0, FM_GBT_MAX_ROUNDS, &l))
+                return FM_EXIT_USAGE;
+            o->gbt.early_stopping = (int)l;
+            a->gbt_flag = "--early-stopping";
+            break;
         case OPT_OUT:
             a->out = optarg;
             break;
@@ -286,6 +367,8 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     if (!a->data) return fm_cli_usage_error("train", "--data is required");
     if (!o->target) return fm_cli_usage_error("train", "--target is required");
     if (!a->out) return fm_cli_usage_error("train", "--out is required");
+    if (a->gbt_flag && (!o->family || strcmp(o->family, "gbt") != 0))
+        return fm_cli_usage_error("train", "%s applies to --model gbt", a->gbt_flag);
     o->optimizer = fm_optimizer_defaults(kind);
     if (a->lr_given) o->optimizer.lr = lr;
     if (momentum > 0 || nesterov) {
@@ -318,15 +401,30 @@ static void print_summary(const train_args_t *a, const fm_model_t *m, double rea
     cJSON_AddItemToObject(rows, "valid",
                           cJSON_Duplicate(cJSON_GetObjectItem(validation, "rows"), 1));
     cJSON_AddNumberToObject(s, "features", (double)m->prep->nfeatures);
-    cJSON_AddNumberToObject(s, "parameters", (double)m->net->nparams);
-    cJSON_AddItemToObject(s, "epochs_run",
-                          cJSON_Duplicate(cJSON_GetObjectItem(training, "epochs_run"), 1));
-    cJSON_AddItemToObject(s, "best_epoch",
-                          cJSON_Duplicate(cJSON_GetObjectItem(training, "best_epoch"), 1));
+    if (m->gbt) {
+        const fm_gbt_info_t *info = fm_gbt_info(m->gbt);
+        cJSON_AddNumberToObject(s, "trees", (double)info->trees);
+        cJSON_AddNumberToObject(s, "leaves", (double)info->leaves);
+        cJSON_AddItemToObject(s, "rounds_run",
+                              cJSON_Duplicate(cJSON_GetObjectItem(training, "rounds_run"), 1));
+        cJSON_AddItemToObject(s, "best_round",
+                              cJSON_Duplicate(cJSON_GetObjectItem(training, "best_round"), 1));
+    } else {
+        cJSON_AddNumberToObject(s, "parameters", (double)m->net->nparams);
+        cJSON_AddItemToObject(s, "epochs_run",
+                              cJSON_Duplicate(cJSON_GetObjectItem(training, "epochs_run"), 1));
+        cJSON_AddItemToObject(s, "best_epoch",
+                              cJSON_Duplicate(cJSON_GetObjectItem(training, "best_epoch"), 1));
+    }
     cJSON *seconds = cJSON_AddObjectToObject(s, "seconds");
     cJSON_AddNumberToObject(seconds, "read", read_s);
     cJSON_AddItemToObject(seconds, "train",
                           cJSON_Duplicate(cJSON_GetObjectItem(training, "seconds"), 1));
+    if (m->gbt)
+        cJSON_AddItemToObject(
+            seconds, "boosting",
+            cJSON_Duplicate(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(training, "gbt"), "boosting_seconds"), 1));
     cJSON_AddNumberToObject(seconds, "total", total_s);
     const cJSON *metrics = cJSON_GetObjectItem(validation, "metrics");
     if (metrics) cJSON_AddItemToObject(s, "validation", cJSON_Duplicate(metrics, 1));

@@ -8,15 +8,16 @@
 
 static const fm_command_t commands[] = {
     {"train", "train a model on a CSV file and save it as a .fmm model file", fm_cmd_train},
+    {"search", "cross-validated model search: leaderboard, refit of the best", fm_cmd_search},
     {"predict", "score the rows of a CSV file with a model", fm_cmd_predict},
     {"eval", "measure a model on a labelled CSV file (JSON on stdout)", fm_cmd_eval},
     {"inspect", "print a model file's description as JSON", fm_cmd_inspect},
+    {"import-keras", "import a Keras HDF5 model (M.h5) as a .fmm model file", fm_cmd_import_keras},
     {"split", "split a CSV file into stratified train and test files", fm_cmd_split},
     {"serve", "serve the registry's models over HTTP (V2 and TF Serving protocols)", fm_cmd_serve},
     {"models", "keep model versions and labels in a registry (add, list, label)", fm_cmd_models},
     {"keys", "API keys: create, list, revoke, rotate-master", fm_cmd_keys},
     {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
-    {"import-keras", "import a Keras HDF5 model (M.h5) as a .fmm model file", fm_cmd_import_keras},
 };
 
 static void print_usage(FILE *out) {

@@ -3,7 +3,8 @@
  * and the JSON description that `finmaas inspect` prints and the model file stores.
  *
  * The description is built in a fixed order (format and version, task, family, target, classes,
- * features, preprocessing, architecture, target scaling) followed by every member of model->info
+ * features, preprocessing, architecture or booster, target scaling) followed by every member of
+ * model->info
  * whose name the structure does not already use, so that a model that is saved and loaded again
  * describes itself byte for byte as before.
  */
@@ -18,7 +19,7 @@
 static const char *const structural_keys[] = {
     "format_version", "task",           "family",         "target",
     "classes",        "positive_class", "features",       "encoded_features",
-    "preprocessing",  "architecture",   "target_scaling",
+    "preprocessing",  "architecture",   "target_scaling", "booster",
 };
 
 int fm_model_key_is_structural(const char *key) {
@@ -82,6 +83,7 @@ void fm_model_free(fm_model_t *model) {
     fm_prep_free(model->prep);
     fm_net_free(model->net);
     fm_net32_free(model->net32);
+    fm_gbt_free(model->gbt);
     cJSON_Delete(model->info);
     free(model);
 }
@@ -116,15 +118,63 @@ static int check_classes(const fm_model_t *m, fm_error_t *err) {
     return rc;
 }
 
+int fm_model_is_gbt(const fm_model_t *model) {
+    return model->family && strcmp(model->family, "gbt") == 0;
+}
+
+static const fm_loss_t task_loss[] = {
+    [FM_TASK_BINARY] = FM_LOSS_BINARY,
+    [FM_TASK_MULTICLASS] = FM_LOSS_CATEGORICAL,
+    [FM_TASK_REGRESSION] = FM_LOSS_MSE,
+};
+
+/* A booster stands in a model of its task, classes and encoded width, with identity scaling. */
+static int check_booster(const fm_model_t *m, fm_error_t *err) {
+    const fm_gbt_info_t *info = fm_gbt_info(m->gbt);
+    static const fm_gbt_objective_t objective[] = {
+        [FM_TASK_BINARY] = FM_GBT_BINARY,
+        [FM_TASK_MULTICLASS] = FM_GBT_MULTICLASS,
+        [FM_TASK_REGRESSION] = FM_GBT_REGRESSION,
+    };
+    if (info->shape.objective != objective[m->task])
+        return fm_error_set(err, FM_EFORMAT, "booster objective %s does not fit a %s task",
+                            fm_gbt_objective_name(info->shape.objective), fm_task_name(m->task));
+    if (info->shape.nfeatures != m->prep->nfeatures)
+        return fm_error_set(err, FM_EFORMAT,
+                            "preprocessing produces %zu features but the booster takes %zu",
+                            m->prep->nfeatures, info->shape.nfeatures);
+    if (fm_gbt_output_width(m->gbt) != fm_model_output_width(m))
+        return fm_error_set(err, FM_EFORMAT,
+                            "a %s model with %zu classes needs %zu outputs, the booster has %zu",
+                            fm_task_name(m->task), m->nclasses, fm_model_output_width(m),
+                            fm_gbt_output_width(m->gbt));
+    if (m->loss != task_loss[m->task])
+        return fm_error_set(err, FM_EFORMAT, "loss %s does not fit a %s task",
+                            fm_loss_name(m->loss), fm_task_name(m->task));
+    if (m->target_mean != 0.0 || m->target_std != 1.0)
+        return fm_error_set(err, FM_EFORMAT,
+                            "a gbt model predicts in the target's units: its target scaling must "
+                            "be mean 0, std 1 (is %g, %g)",
+                            m->target_mean, m->target_std);
+    return FM_OK;
+}
+
 int fm_model_check(const fm_model_t *m, fm_error_t *err) {
-    if (!m || !m->prep || !m->net || !m->family || !m->target)
-        return fm_error_set(
-            err, FM_EINVAL,
-            "model is incomplete (preprocessing, network, family or target missing)");
+    if (!m || !m->prep || !m->family || !m->target)
+        return fm_error_set(err, FM_EINVAL,
+                            "model is incomplete (preprocessing, family or target missing)");
+    int gbt = fm_model_is_gbt(m);
+    if (gbt && (!m->gbt || m->net))
+        return fm_error_set(err, FM_EINVAL, "a gbt model needs a booster and no network");
+    if (!gbt && (!m->net || m->gbt))
+        return fm_error_set(err, FM_EINVAL,
+                            "model is incomplete (a '%.64s' model needs a network and no booster)",
+                            m->family);
     if ((unsigned)m->task > FM_TASK_REGRESSION)
         return fm_error_set(err, FM_EFORMAT, "unknown task %d", (int)m->task);
     int rc = check_classes(m, err);
     if (rc) return rc;
+    if (gbt) return check_booster(m, err);
     const fm_net_t *net = m->net;
     if ((size_t)net->sizes[0] != m->prep->nfeatures)
         return fm_error_set(err, FM_EFORMAT,
@@ -138,11 +188,6 @@ int fm_model_check(const fm_model_t *m, fm_error_t *err) {
     if (fm_loss_activation(m->loss) != net->output)
         return fm_error_set(err, FM_EFORMAT, "loss %s does not match output activation %s",
                             fm_loss_name(m->loss), fm_activation_name(net->output));
-    static const fm_loss_t task_loss[] = {
-        [FM_TASK_BINARY] = FM_LOSS_BINARY,
-        [FM_TASK_MULTICLASS] = FM_LOSS_CATEGORICAL,
-        [FM_TASK_REGRESSION] = FM_LOSS_MSE,
-    };
     if (m->loss != task_loss[m->task])
         return fm_error_set(err, FM_EFORMAT, "loss %s does not fit a %s task",
                             fm_loss_name(m->loss), fm_task_name(m->task));
@@ -274,6 +319,7 @@ cJSON *fm_model_describe(const fm_model_t *m) {
              add_item(d, "preprocessing", fm_prep_to_json(m->prep));
     }
     if (ok && m->net) ok = add_item(d, "architecture", architecture_json(m));
+    if (ok && m->gbt) ok = add_item(d, "booster", fm_gbt_describe(m->gbt));
     if (ok && m->task == FM_TASK_REGRESSION) {
         cJSON *s = cJSON_CreateObject();
         ok = add_item(d, "target_scaling", s) && fm_json_add_number(s, "mean", m->target_mean) &&
@@ -295,6 +341,10 @@ cJSON *fm_model_describe(const fm_model_t *m) {
 }
 
 int fm_model_ready(fm_model_t *model, fm_error_t *err) {
+    if (fm_model_is_gbt(model)) {
+        if (!model->gbt) return fm_error_set(err, FM_EINVAL, "gbt model has no booster");
+        return FM_OK;
+    }
     if (!model->net) return fm_error_set(err, FM_EINVAL, "model has no network");
     fm_net32_t *net32 = NULL;
     int rc = fm_net32_new(model->net, &net32, err);
@@ -304,8 +354,31 @@ int fm_model_ready(fm_model_t *model, fm_error_t *err) {
     return FM_OK;
 }
 
-int fm_model_workspace_new(const fm_model_t *model, int max_rows, fm_net32_workspace_t **out,
+int fm_model_workspace_new(const fm_model_t *model, int max_rows, fm_model_workspace_t **out,
                            fm_error_t *err) {
-    if (!model->net32) return fm_error_set(err, FM_ESTATE, "model is not ready to predict");
-    return fm_net32_workspace_new(model->net32, max_rows, out, err);
+    *out = NULL;
+    if (!model->net32 && !model->gbt)
+        return fm_error_set(err, FM_ESTATE, "model is not ready to predict");
+    fm_model_workspace_t *ws = calloc(1, sizeof *ws);
+    if (!ws) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    /* Trees need no buffers of ours: XGBoost keeps its own per thread. */
+    if (model->net32) {
+        int rc = fm_net32_workspace_new(model->net32, max_rows, &ws->net32, err);
+        if (rc) {
+            free(ws);
+            return rc;
+        }
+    }
+    *out = ws;
+    return FM_OK;
+}
+
+void fm_model_workspace_free(fm_model_workspace_t *ws) {
+    if (!ws) return;
+    fm_net32_workspace_free(ws->net32);
+    free(ws);
+}
+
+const char *fm_model_workspace_error(const fm_model_workspace_t *ws) {
+    return ws->error;
 }

@@ -1,14 +1,16 @@
 /*
- * Model files (.fmm): a model as a safetensors container. Each dense layer l is stored as
- * "layers.<l>.weight" [I, O] and "layers.<l>.bias" [O] in F64; the metadata holds "format" =
+ * Model files (.fmm): a model as a safetensors container. Each dense layer l of a network is
+ * stored as "layers.<l>.weight" [I, O] and "layers.<l>.bias" [O] in F64; a gbt model's booster as
+ * its serialized bytes in the U8 tensor "gbt.booster" [bytes]. The metadata holds "format" =
  * "finmaas" and "finmaas" = the model's description (fm_model_describe) as unformatted JSON.
  *
  * Loading trusts nothing: the container's checksum is required, the description's format version
  * must not be newer than this build's, the preprocessing and the network are rebuilt from it and
  * every tensor is checked for presence, dtype and shape against the declared architecture before
  * any parameter memory is allocated (so a forged architecture cannot make finmaas allocate more
- * than the file itself holds), and the parts must agree with each other (fm_model_check), the
- * same check that saving applies. Every error names the file.
+ * than the file itself holds), a booster passes the gbt area's structural check before XGBoost
+ * reads it, and the parts must agree with each other (fm_model_check), the same check that saving
+ * applies. Every error names the file.
  */
 #include "model/model_internal.h"
 #include "core/fs.h"
@@ -24,6 +26,12 @@ static void tensor_name(char *buf, size_t size, int layer, const char *part) {
 }
 
 static int add_parameters(const fm_model_t *m, fm_tensor_file_t *tf, fm_error_t *err) {
+    if (m->gbt) {
+        size_t len = 0;
+        const unsigned char *bytes = fm_gbt_bytes(m->gbt, &len);
+        int64_t shape[1] = {(int64_t)len};
+        return fm_tensor_file_add(tf, FM_MODEL_BOOSTER_TENSOR, FM_DTYPE_U8, 1, shape, bytes, err);
+    }
     const fm_net_t *net = m->net;
     char name[64];
     int rc = FM_OK;
@@ -238,6 +246,41 @@ static int read_network(const cJSON *d, const fm_tensor_file_t *tf, fm_model_t *
     return FM_OK;
 }
 
+/* Checks the booster tensor against the description, then loads it for the model's task, classes
+ * and encoded width (the preprocessing is read before). */
+static int read_booster(const cJSON *d, const fm_tensor_file_t *tf, fm_model_t *m,
+                        fm_error_t *err) {
+    const cJSON *booster;
+    const char *format;
+    int rc = fm_json_object(d, "booster", &booster, err);
+    if (!rc) rc = fm_json_string(booster, "format", &format, err);
+    if (rc) return rc;
+    if (strcmp(format, "json") != 0)
+        return fm_error_set(err, FM_EUNSUPPORTED, "booster format '%.32s' (finmaas reads json)",
+                            format);
+    const fm_tensor_t *t = fm_tensor_file_find(tf, FM_MODEL_BOOSTER_TENSOR);
+    if (!t) return fm_error_set(err, FM_EFORMAT, "tensor '%s' is missing", FM_MODEL_BOOSTER_TENSOR);
+    if (t->dtype != FM_DTYPE_U8 || t->ndim != 1)
+        return fm_error_set(err, FM_EFORMAT, "tensor '%s' must be one-dimensional U8, is %s",
+                            FM_MODEL_BOOSTER_TENSOR, fm_dtype_name(t->dtype));
+    for (size_t i = 0; i < tf->count; i++)
+        if (&tf->tensors[i] != t)
+            return fm_error_set(err, FM_EFORMAT, "unexpected tensor '%s'", tf->tensors[i].name);
+    static const fm_gbt_objective_t objective[] = {
+        [FM_TASK_BINARY] = FM_GBT_BINARY,
+        [FM_TASK_MULTICLASS] = FM_GBT_MULTICLASS,
+        [FM_TASK_REGRESSION] = FM_GBT_REGRESSION,
+    };
+    static const fm_loss_t loss[] = {
+        [FM_TASK_BINARY] = FM_LOSS_BINARY,
+        [FM_TASK_MULTICLASS] = FM_LOSS_CATEGORICAL,
+        [FM_TASK_REGRESSION] = FM_LOSS_MSE,
+    };
+    fm_gbt_shape_t shape = {objective[m->task], m->nclasses, m->prep->nfeatures};
+    m->loss = loss[m->task];
+    return fm_gbt_load(t->data, t->nbytes, &shape, &m->gbt, err);
+}
+
 /* Builds the model described by tf's metadata; messages do not name the file. */
 static int model_from_tensors(const fm_tensor_file_t *tf, fm_model_t **out, fm_error_t *err) {
     const char *format = fm_tensor_file_get_metadata(tf, "format");
@@ -274,7 +317,7 @@ static int model_from_tensors(const fm_tensor_file_t *tf, fm_model_t **out, fm_e
         rc = fm_json_object(d, "preprocessing", &prep, err);
         if (!rc) rc = fm_prep_from_json(prep, &m->prep, err);
     }
-    if (!rc) rc = read_network(d, tf, m, err);
+    if (!rc) rc = fm_model_is_gbt(m) ? read_booster(d, tf, m, err) : read_network(d, tf, m, err);
     if (!rc) rc = fm_model_check(m, err);
     if (!rc) rc = fm_model_ready(m, err);
     /* Everything not rebuilt from structure (created, training, validation, data, the version

@@ -8,6 +8,13 @@
 
 #include "model/model.h"
 
+/* Per-thread prediction state (model.h): a network's buffers (NULL for trees) and the message of
+ * the last failed prediction. */
+struct fm_model_workspace {
+    fm_net32_workspace_t *net32;
+    char error[FM_ERROR_MESSAGE_MAX];
+};
+
 /* The widest layer a model file may declare; keeps parameter counts far from overflow. */
 #define FM_MODEL_MAX_WIDTH (1 << 24)
 
@@ -18,10 +25,11 @@
 int fm_model_key_is_structural(const char *key);
 
 /*
- * Checks that a model's parts agree: preprocessing width against the network's input, output
- * width against the task and classes, loss against output activation and task, class labels
- * present and distinct, target scaling finite, parameters finite. Messages do not name a file;
- * callers add it.
+ * Checks that a model's parts agree: a network for a network family and a booster for "gbt",
+ * preprocessing width against the network's input (or the booster's features), output width
+ * against the task and classes, loss against output activation and task, the booster's objective
+ * against the task, class labels present and distinct, target scaling finite (identity for
+ * trees), parameters finite. Messages do not name a file; callers add it.
  */
 int fm_model_check(const fm_model_t *model, fm_error_t *err);
 

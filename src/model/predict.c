@@ -1,26 +1,39 @@
 /*
- * Prediction with a model: encoded rows through the network and into the task's output scale
- * (P(positive) for binary, class probabilities for multiclass, the target's own units for
- * regression), frames encoded chunk by chunk so that memory stays bounded whatever the frame's
- * size, and the label a row's output stands for.
+ * Prediction with a model: encoded rows through the network (or the booster) and into the task's
+ * output scale (P(positive) for binary, class probabilities for multiclass, the target's own units
+ * for regression), frames encoded chunk by chunk so that memory stays bounded whatever the frame's
+ * size, and the label a row's output stands for. The network path is tested first and touches
+ * nothing the trees need, so serving a network costs what it did before trees existed.
  */
 #include "model/model_internal.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Rows encoded at a time by fm_model_predict_frame: large enough for BLAS to be efficient, small
  * enough that the encoded chunk stays in cache-sized memory for typical widths. */
 #define PREDICT_CHUNK_ROWS 1024
 
-void fm_model_predict_encoded(const fm_model_t *model, fm_net32_workspace_t *ws, const double *x,
-                              size_t n, double *out) {
+/* Trees: the booster already answers in the task's output scale. */
+static int predict_trees(const fm_model_t *model, fm_model_workspace_t *ws, const double *x,
+                         size_t n, double *out) {
+    fm_error_t e;
+    int rc = fm_gbt_predict(model->gbt, x, n, out, &e);
+    ws->error[0] = '\0';
+    if (rc) snprintf(ws->error, sizeof ws->error, "%s", e.msg);
+    return rc;
+}
+
+int fm_model_predict_encoded(const fm_model_t *model, fm_model_workspace_t *ws, const double *x,
+                             size_t n, double *out) {
+    if (model->gbt) return predict_trees(model, ws, x, n, out);
     size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
     /* fm_net_forward counts rows in an int. */
     const size_t step = (size_t)1 << 30;
     for (size_t done = 0; done < n;) {
         size_t b = n - done < step ? n - done : step;
-        fm_net32_forward(model->net32, ws, x + done * nf, (int)b, out + done * width);
+        fm_net32_forward(model->net32, ws->net32, x + done * nf, (int)b, out + done * width);
         done += b;
     }
     if (model->task == FM_TASK_REGRESSION) {
@@ -28,6 +41,7 @@ void fm_model_predict_encoded(const fm_model_t *model, fm_net32_workspace_t *ws,
         for (size_t i = 0; i < n; i++)
             out[i] = mean + std * out[i];
     }
+    return FM_OK;
 }
 
 int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, double *out,
@@ -36,7 +50,7 @@ int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, dou
     if (n == 0) return FM_OK;
     size_t chunk = n < PREDICT_CHUNK_ROWS ? n : PREDICT_CHUNK_ROWS;
     size_t nf = model->prep->nfeatures, width = fm_model_output_width(model);
-    fm_net32_workspace_t *ws = NULL;
+    fm_model_workspace_t *ws = NULL;
     int rc;
     /* A very wide network may not fit a full chunk's workspace; fm_net_forward then works
      * through the chunk in smaller batches. */
@@ -56,11 +70,12 @@ int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, dou
         for (size_t i = 0; i < b; i++)
             rows[i] = start + i;
         rc = fm_prep_transform(model->prep, frame, rows, b, x, err);
-        if (!rc) fm_model_predict_encoded(model, ws, x, b, out + start * width);
+        if (!rc && (rc = fm_model_predict_encoded(model, ws, x, b, out + start * width)))
+            fm_error_set(err, rc, "prediction: %s", fm_model_workspace_error(ws));
     }
     free(rows);
     free(x);
-    fm_net32_workspace_free(ws);
+    fm_model_workspace_free(ws);
     return rc;
 }
 

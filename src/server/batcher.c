@@ -37,7 +37,7 @@ struct fm_batcher {
     int stop;
     pthread_t thread;
     double *x, *out; /* max_size rows */
-    fm_net32_workspace_t *ws;
+    fm_model_workspace_t *ws;
 };
 
 static void run_batch(fm_batcher_t *b, job_t *jobs) {
@@ -59,7 +59,8 @@ static void run_batch(fm_batcher_t *b, job_t *jobs) {
         x = b->x;
         out = b->out;
     }
-    fm_model_predict_encoded(m, b->ws, x, (size_t)rows, out);
+    /* Only a booster can fail here (out of memory); its rows then read NaN. */
+    (void)fm_model_predict_encoded(m, b->ws, x, (size_t)rows, out);
     double done = fm_clock_seconds();
     fm_model_stats_t *stats = b->served->stats;
     fm_histogram_observe_batch(&stats->batch, (uint64_t)rows);
@@ -145,7 +146,7 @@ int fm_batcher_new(fm_served_t *served, const fm_server_config_t *config, fm_bat
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->wake, NULL);
     if (pthread_create(&b->thread, NULL, batch_loop, b) != 0) {
-        fm_net32_workspace_free(b->ws);
+        fm_model_workspace_free(b->ws);
         free(b->x);
         free(b->out);
         free(b);
@@ -164,7 +165,7 @@ void fm_batcher_free(fm_batcher_t *b) {
     pthread_join(b->thread, NULL);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->wake);
-    fm_net32_workspace_free(b->ws);
+    fm_model_workspace_free(b->ws);
     free(b->x);
     free(b->out);
     free(b);

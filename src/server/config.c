@@ -35,6 +35,9 @@ void fm_server_config_defaults(fm_server_config_t *c) {
     c->max_connections = 1024;
     c->max_connections_per_ip = 0;
     c->timeout_seconds = 30;
+    c->job_workers = 1;
+    c->job_queue = 16;
+    c->max_dataset_bytes = (size_t)1 << 30;
 }
 
 const char *fm_server_audit_name(int mode) {
@@ -152,6 +155,13 @@ int fm_server_config_load(fm_server_config_t *c, const char *path, fm_error_t *e
                 c->max_connections_per_ip = (int)v;
         } else if (!strcmp(key, "timeout_seconds")) {
             if (!(rc = fm_json_int(j, key, 1, 86400, &v, err))) c->timeout_seconds = (int)v;
+        } else if (!strcmp(key, "job_workers")) {
+            if (!(rc = fm_json_int(j, key, 1, 64, &v, err))) c->job_workers = (int)v;
+        } else if (!strcmp(key, "job_queue")) {
+            if (!(rc = fm_json_int(j, key, 1, 100000, &v, err))) c->job_queue = (int)v;
+        } else if (!strcmp(key, "max_dataset_bytes")) {
+            if (!(rc = fm_json_int(j, key, 1024, (int64_t)1 << 40, &v, err)))
+                c->max_dataset_bytes = (size_t)v;
         } else if (!strcmp(key, "drain_seconds")) {
             if (!(rc = fm_json_int(j, key, 0, 3600, &v, err))) c->drain_seconds = (int)v;
         } else if (!strcmp(key, "batch") && cJSON_IsObject(item)) {
@@ -207,6 +217,8 @@ int fm_server_config_from_env(fm_server_config_t *c, fm_error_t *err) {
         {"FINMAAS_THREADS", 1, 64, &c->threads},
         {"FINMAAS_BATCH_MAX_SIZE", 0, 65536, &c->batch_max_size},
         {"FINMAAS_BATCH_MAX_DELAY_US", 0, 10000000, &c->batch_max_delay_us},
+        {"FINMAAS_JOB_WORKERS", 1, 64, &c->job_workers},
+        {"FINMAAS_JOB_QUEUE", 1, 100000, &c->job_queue},
     };
     for (size_t i = 0; !rc && i < sizeof ints / sizeof ints[0]; i++) {
         if (!(v = getenv(ints[i].name)) || !*v) continue;
@@ -221,6 +233,13 @@ int fm_server_config_from_env(fm_server_config_t *c, fm_error_t *err) {
             rc = fm_error_set(err, FM_EINVAL, "FINMAAS_MAX_BODY_BYTES must be an integer >= 1024");
         else
             c->max_body_bytes = (size_t)n;
+    }
+    if (!rc && (v = getenv("FINMAAS_MAX_DATASET_BYTES")) && *v) {
+        if (parse_int(v, 1024, LONG_MAX, &n))
+            rc = fm_error_set(err, FM_EINVAL,
+                              "FINMAAS_MAX_DATASET_BYTES must be an integer >= 1024, got '%s'", v);
+        else
+            c->max_dataset_bytes = (size_t)n;
     }
     return rc;
 }
@@ -258,5 +277,8 @@ cJSON *fm_server_config_describe(const fm_server_config_t *c) {
     cJSON_AddNumberToObject(j, "max_connections", c->max_connections);
     cJSON_AddNumberToObject(j, "max_connections_per_ip", c->max_connections_per_ip);
     cJSON_AddNumberToObject(j, "timeout_seconds", c->timeout_seconds);
+    cJSON_AddNumberToObject(j, "job_workers", c->job_workers);
+    cJSON_AddNumberToObject(j, "job_queue", c->job_queue);
+    cJSON_AddNumberToObject(j, "max_dataset_bytes", (double)c->max_dataset_bytes);
     return j;
 }

@@ -9,6 +9,10 @@
  * (*con_cls NULL), then once per chunk of body, then once more with no data. A response may be
  * queued on any call; queuing one before the body is read makes the library close the connection
  * after it, which is what we want for a request refused on its headers (413, 415, 405).
+ *
+ * Two kinds of request leave the buffered path: a streamed body (FM_BODY_STREAM, dataset uploads)
+ * goes to the handler's sink chunk by chunk instead of into req->body, and a streamed reply
+ * (server-sent events) is produced by a content reader instead of req->reply.
  */
 #include "server/internal.h"
 #include "core/clock.h"
@@ -149,21 +153,42 @@ static fm_request_t *request_new(fm_server_t *server, struct MHD_Connection *c, 
 }
 
 static void request_free(fm_request_t *req) {
+    if (req->sink_release && req->sink) req->sink_release(req->sink);
+    if (req->reply_free && req->reply_stream) req->reply_free(req->reply_stream);
     free(req->audit_owned);
     fm_buf_free(&req->body);
     fm_buf_free(&req->reply);
     free(req);
 }
 
+/* The response of a streamed reply; the stream belongs to it from here on. */
+static struct MHD_Response *stream_response(fm_request_t *req) {
+    void *stream = req->reply_stream;
+    req->reply_stream = NULL;
+    struct MHD_Response *response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, req->reply_reader, stream, req->reply_free);
+    if (!response) {
+        req->reply_free(stream);
+        return NULL;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return response;
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, fm_request_t *req) {
     if (!req->reply.data) fm_buf_puts(&req->reply, "");
     size_t len = req->reply.len;
-    char *data = fm_buf_take(&req->reply);
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    if (!response) {
-        free(data);
-        return MHD_NO;
+    struct MHD_Response *response;
+    if (req->reply_stream && req->status == 200) {
+        response = stream_response(req);
+        if (!response) return MHD_NO;
+    } else {
+        char *data = fm_buf_take(&req->reply);
+        response = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!response) {
+            free(data);
+            return MHD_NO;
+        }
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                             req->content_type ? req->content_type : "application/json");
@@ -213,8 +238,9 @@ static int check_headers(fm_request_t *req, struct MHD_Connection *c, char *msg,
         req->content_length = v;
         req->has_length = 1;
     }
-    size_t limit = route->body == FM_BODY_BINARY ? req->server->config.max_upload_bytes
-                                                 : req->server->config.max_body_bytes;
+    size_t limit = route->body == FM_BODY_BINARY   ? req->server->config.max_upload_bytes
+                   : route->body == FM_BODY_STREAM ? req->server->config.max_dataset_bytes
+                                                   : req->server->config.max_body_bytes;
     if (req->has_length && req->content_length > limit) {
         snprintf(msg, size, "request body of %llu bytes exceeds the limit of %zu bytes",
                  (unsigned long long)req->content_length, limit);
@@ -236,7 +262,43 @@ static int check_headers(fm_request_t *req, struct MHD_Connection *c, char *msg,
         snprintf(msg, size, "Content-Type must be application/octet-stream, got '%.64s'", type);
         return 415;
     }
+    if (type && route->body == FM_BODY_STREAM && strncasecmp(type, "text/csv", 8) != 0 &&
+        strncasecmp(type, "application/csv", 15) != 0 && strncasecmp(type, "text/plain", 10) != 0 &&
+        strncasecmp(type, "application/octet-stream", 24) != 0) {
+        snprintf(msg, size, "Content-Type must be text/csv, got '%.64s'", type);
+        return 415;
+    }
     return 0;
+}
+
+/* Gives up a streamed body: its sink is released at once (an upload leaves nothing behind). */
+static void release_sink(fm_request_t *req) {
+    if (req->sink_release && req->sink) req->sink_release(req->sink);
+    req->sink = NULL;
+}
+
+/* One chunk of a streamed body: to the sink, within max_dataset_bytes. */
+static void stream_chunk(fm_request_t *req, const char *data, size_t n) {
+    size_t limit = req->server->config.max_dataset_bytes;
+    if (req->refused) return;
+    if (req->streamed + n > limit) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes", limit);
+        fm_reply_error(req, 413, msg);
+        req->refused = 1;
+        release_sink(req);
+        return;
+    }
+    fm_error_t err;
+    fm_error_clear(&err);
+    int rc = req->sink_write(req->sink, data, n, &err);
+    if (rc) {
+        fm_reply_error(req, fm_http_status(rc), fm_error_message(&err));
+        req->refused = 1;
+        release_sink(req);
+        return;
+    }
+    req->streamed += n;
 }
 
 /* Runs fn (the route's handler, or the continuation of a request resumed after batching) and
@@ -297,9 +359,11 @@ static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *
     }
     /* The model name and the reply come from the request (an echoed id, a name quoted back):
      * masked here like everything else that is written down. */
-    char model[sizeof req->model];
+    char model[sizeof req->model], detail[sizeof req->audit_detail];
     memcpy(model, req->model, sizeof model);
     fm_pii_scrub_in_place(s->pii, model, sizeof model);
+    memcpy(detail, req->audit_detail, sizeof detail);
+    fm_pii_scrub_in_place(s->pii, detail, sizeof detail);
     fm_buf_t scrubbed = FM_BUF_INIT;
     if (fm_pii_suspect(out_text, strlen(out_text)) &&
         fm_pii_scrub(s->pii, out_text, strlen(out_text), &scrubbed) == FM_OK && scrubbed.data)
@@ -314,7 +378,7 @@ static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *
         .status = req->status,
         .input_digest = digest[0] ? digest : NULL,
         .output = out_text,
-        .detail = NULL,
+        .detail = detail[0] ? detail : NULL,
     };
     if (atomic_load(&s->draining)) {
         /* Stopping: no new suspensions (the daemon must not stop with one pending); wait for
@@ -383,7 +447,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (status) {
             fm_reply_error(req, status, msg);
             req->refused = 1;
+        } else if (req->route->body == FM_BODY_STREAM) {
+            /* The handler opens its sink (or refuses: the body is then discarded). */
+            req->stream_open = 1;
+            fm_error_clear(&err);
+            int hrc = req->route->handler(req, &err);
+            req->stream_open = 0;
+            if (hrc == FM_OK && !req->sink)
+                hrc = fm_error_set(&err, FM_ESTATE, "the upload could not be started");
+            if (hrc) {
+                fm_reply_error(req, fm_http_status(hrc), fm_error_message(&err));
+                req->refused = 1;
+                release_sink(req);
+            }
         }
+        return MHD_YES;
+    }
+    if (*upload_data_size && req->route && req->route->body == FM_BODY_STREAM) {
+        stream_chunk(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -414,7 +496,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req->state = FM_REQ_READY;
         run_handler(req, req->resume);
     } else if (!req->refused) {
-        if (req->route->body != FM_BODY_NONE && req->body.len == 0)
+        if (req->route->body != FM_BODY_NONE && req->body.len == 0 && req->streamed == 0)
             fm_reply_error(req, 411, "a request body is required");
         else
             run_handler(req, req->route->handler);
@@ -455,7 +537,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         .version = req->version,
         .status = status,
         .latency_seconds = fm_clock_seconds() - req->start,
-        .bytes_in = req->body.len,
+        .bytes_in = req->body.len + req->streamed,
         .bytes_out = req->replied ? req->content_length : 0,
         .remote = remote[0] ? remote : NULL,
     };

@@ -6,6 +6,7 @@
 #define FM_SERVER_INTERNAL_H
 
 #include "core/buf.h"
+#include "jobs/jobs.h"
 #include "model/model.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
@@ -30,6 +31,7 @@ typedef struct fm_served fm_served_t;
 typedef struct fm_batcher fm_batcher_t;
 typedef struct fm_request fm_request_t;
 typedef struct fm_conns fm_conns_t;
+typedef struct fm_sse_hub fm_sse_hub_t;
 
 /* ---- Server ------------------------------------------------------------------------------ */
 
@@ -64,11 +66,24 @@ struct fm_server {
     pthread_mutex_t watch_lock;
     pthread_cond_t watch_wake;
     int stopping;
+    /* training as a service (h_datasets.c, h_jobs.c) */
+    fm_datasets_t *datasets;
+    fm_jobs_t *jobs;
+    fm_sse_hub_t *sse; /* the open event streams of GET /api/jobs/{id}/events */
 };
 
 /* ---- Requests ---------------------------------------------------------------------------- */
 
-typedef enum { FM_BODY_NONE = 0, FM_BODY_JSON = 1, FM_BODY_BINARY = 2 } fm_body_kind_t;
+/* FM_BODY_STREAM: a body of up to max_dataset_bytes that is never held in memory. The handler is
+ * called once when the headers are accepted, with req->stream_open set, and installs a sink
+ * (req->sink, sink_write, sink_release); http.c passes each chunk of the body to sink_write, then
+ * calls the handler again once the body is complete; sink_release runs when the request ends. */
+typedef enum {
+    FM_BODY_NONE = 0,
+    FM_BODY_JSON = 1,
+    FM_BODY_BINARY = 2,
+    FM_BODY_STREAM = 3,
+} fm_body_kind_t;
 
 typedef int (*fm_handler_fn)(fm_request_t *req, fm_error_t *err);
 
@@ -85,6 +100,12 @@ typedef int (*fm_handler_fn)(fm_request_t *req, fm_error_t *err);
 #define FM_ROLES_OPERATE                                                                           \
     (FM_ROLE_BIT(FM_ROLE_ADMIN) | FM_ROLE_BIT(FM_ROLE_AUDITOR) | FM_ROLE_BIT(FM_ROLE_MODELER) |    \
      FM_ROLE_BIT(FM_ROLE_VALIDATOR))
+/* Datasets and training jobs: modelers (and admins, for datasets) change them; the roles that
+ * review models read them. */
+#define FM_ROLES_DATA_WRITE (FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_ADMIN))
+#define FM_ROLES_TRAINING_READ                                                                     \
+    (FM_ROLE_BIT(FM_ROLE_ADMIN) | FM_ROLE_BIT(FM_ROLE_MODELER) | FM_ROLE_BIT(FM_ROLE_VALIDATOR) |  \
+     FM_ROLE_BIT(FM_ROLE_AUDITOR))
 
 /* One entry of the HTTP API. Routes are data: server/routes.c holds the one table. */
 typedef struct fm_route {
@@ -140,6 +161,19 @@ struct fm_request {
     char *audit_owned;        /* audit_output when a handler built it (freed with the request) */
     const char *audit_output; /* what the audit log records as the output instead of the reply
                                  (a handler whose reply holds a secret sets it); static text */
+    char audit_detail[160];   /* the audit entry's detail ("dataset=credit"), "" for none */
+    /* FM_BODY_STREAM routes (see fm_body_kind_t) */
+    int stream_open;
+    void *sink;
+    int (*sink_write)(void *sink, const void *data, size_t n, fm_error_t *err);
+    void (*sink_release)(void *sink);
+    uint64_t streamed; /* body bytes passed to the sink */
+    /* A reply produced as it is sent (server-sent events): with status 200 the response reads
+     * from reply_reader; reply_free releases reply_stream, by libmicrohttpd once the response
+     * is created, else when the request ends. */
+    MHD_ContentReaderCallback reply_reader;
+    MHD_ContentReaderFreeCallback reply_free;
+    void *reply_stream;
 };
 
 /* The route matching method and path: *out and params filled; FM_OK, FM_ENOTFOUND (no path
@@ -160,14 +194,14 @@ void fm_reply_json(fm_request_t *req, int status);
 
 /* ---- Loaded models ----------------------------------------------------------------------- */
 
-/* Per-thread scratch for scoring: encoded rows and the network workspace. */
+/* Per-thread scratch for scoring: encoded rows and the model workspace. */
 typedef struct fm_scratch {
     struct fm_scratch *next;
     int capacity;           /* rows */
     double *x;              /* capacity * nfeatures */
     double *out;            /* capacity * output width */
     fm_raw_value_t *values; /* one row of raw inputs (prep column order) */
-    fm_net32_workspace_t *ws;
+    fm_model_workspace_t *ws;
 } fm_scratch_t;
 
 /* One loaded model version. Reference-counted: the store holds one reference while it is
@@ -293,6 +327,31 @@ int fm_h_keys_list(fm_request_t *req, fm_error_t *err);
 int fm_h_keys_create(fm_request_t *req, fm_error_t *err);
 int fm_h_keys_revoke(fm_request_t *req, fm_error_t *err);
 int fm_h_audit_query(fm_request_t *req, fm_error_t *err);
+int fm_h_datasets_upload(fm_request_t *req, fm_error_t *err);
+int fm_h_datasets_list(fm_request_t *req, fm_error_t *err);
+int fm_h_datasets_get(fm_request_t *req, fm_error_t *err);
+int fm_h_datasets_delete(fm_request_t *req, fm_error_t *err);
+int fm_h_jobs_create(fm_request_t *req, fm_error_t *err);
+int fm_h_jobs_list(fm_request_t *req, fm_error_t *err);
+int fm_h_jobs_get(fm_request_t *req, fm_error_t *err);
+int fm_h_jobs_events(fm_request_t *req, fm_error_t *err);
+int fm_h_jobs_cancel(fm_request_t *req, fm_error_t *err);
+
+/* ---- Server-sent events (h_jobs.c) --------------------------------------------------------- */
+
+/*
+ * The open event streams. A stream's reader never blocks: when it has nothing to send it
+ * suspends its connection, and fm_sse_hub_notify (a job changed), a heartbeat every 15 s (which
+ * also finds clients that went away) or fm_sse_hub_close resumes it. Thread-safe.
+ */
+int fm_sse_hub_new(fm_sse_hub_t **out, fm_error_t *err);
+/* Resumes the streams that follow job id. */
+void fm_sse_hub_notify(fm_sse_hub_t *hub, const char *id);
+/* Ends every stream (each sends what it has, then ends) and refuses new ones; stops the
+ * heartbeat. Call before the daemons stop. NULL-safe. */
+void fm_sse_hub_close(fm_sse_hub_t *hub);
+/* Frees the hub once no stream is left (after the daemons stopped). NULL-safe. */
+void fm_sse_hub_free(fm_sse_hub_t *hub);
 
 /* ---- Security ---------------------------------------------------------------------------- */
 

@@ -1,8 +1,10 @@
 /*
  * Starting and stopping the server: open the registry, load and warm every model, listen, and a
  * watcher thread that polls the registry so versions and labels added by other processes (the
- * `finmaas models` command) are served without a restart. Stopping refuses new connections,
- * waits for requests in flight, then frees everything.
+ * `finmaas models` command) are served without a restart; the dataset store, the training jobs
+ * and their event streams. Stopping refuses new connections, ends the event streams, interrupts
+ * running jobs (recorded failed, "interrupted by shutdown"), waits for requests in flight, then
+ * frees everything.
  */
 #include "server/internal.h"
 #include "core/clock.h"
@@ -183,6 +185,38 @@ const char *fm_server_bootstrap_key(const fm_server_t *s) {
     return s->bootstrap_key[0] ? s->bootstrap_key : NULL;
 }
 
+/* A job registered a model version: serve it at once, with its label. */
+static void job_registered(const char *model, int64_t version, void *ctx) {
+    fm_server_t *s = ctx;
+    fm_error_t err;
+    if (fm_store_load(s->store, model, &err))
+        fprintf(stderr, "finmaas serve: cannot load model '%s' version %lld made by a job: %s\n",
+                model, (long long)version, fm_error_message(&err));
+    fm_store_set_label(s->store, model, "staging", version);
+}
+
+static void job_changed(const char *id, void *ctx) {
+    fm_server_t *s = ctx;
+    fm_sse_hub_notify(s->sse, id);
+}
+
+/* The event streams, then the training jobs (whose changes wake the streams). */
+static int open_jobs(fm_server_t *s, fm_error_t *err) {
+    int rc = fm_sse_hub_new(&s->sse, err);
+    if (rc) return rc;
+    fm_jobs_config_t jc = {
+        .home = fm_registry_home(s->registry),
+        .workers = s->config.job_workers,
+        .queue_limit = s->config.job_queue,
+        .registry = s->registry,
+        .datasets = s->datasets,
+        .on_registered = job_registered,
+        .on_changed = job_changed,
+        .ctx = s,
+    };
+    return fm_jobs_open(&jc, &s->jobs, err);
+}
+
 int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_error_t *err) {
     *out = NULL;
     fm_server_t *s = calloc(1, sizeof *s);
@@ -196,11 +230,15 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
         snprintf(s->id_prefix + 2 * i, 3, "%02x", random[i]);
     int rc = fm_registry_open(config->home, &s->registry, err);
     if (!rc) {
-        /* Model files encrypted at rest are read with FINMAAS_MASTER_KEY_FILE's key. */
+        /* Model files and datasets encrypted at rest are read (and new ones written) with
+         * FINMAAS_MASTER_KEY_FILE's key. */
         fm_master_key_t master;
         int have = 0;
         rc = fm_master_key_from_env(&master, &have, err);
         if (!rc && have) rc = fm_registry_set_master_key(s->registry, &master);
+        if (!rc)
+            rc = fm_datasets_open(fm_registry_home(s->registry), have ? &master : NULL,
+                                  &s->datasets, err);
         fm_master_key_wipe(&master);
     }
     if (!rc && !s->config.access_log[0])
@@ -212,6 +250,7 @@ int fm_server_start(const fm_server_config_t *config, fm_server_t **out, fm_erro
         rc = fm_access_log_open(s->config.access_log, &s->access_log, err);
     if (!rc) rc = fm_store_new(s, &s->store, err);
     if (!rc) rc = fm_store_load_all(s->store, err);
+    if (!rc) rc = open_jobs(s, err);
     struct sockaddr_storage addr;
     int ipv6 = 0;
     if (!rc) rc = resolve_address(&s->config, &addr, &ipv6, err);
@@ -267,6 +306,11 @@ void fm_server_stop(fm_server_t *s) {
             MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
             if (fd != MHD_INVALID_SOCKET) close(fd);
         }
+        /* Event streams end (no connection may stay suspended when a daemon stops); running
+         * jobs are interrupted and recorded failed, "interrupted by shutdown"; uploads being
+         * committed finish. */
+        fm_sse_hub_close(s->sse);
+        fm_jobs_stop(s->jobs);
         double deadline = fm_clock_seconds() + s->config.drain_seconds;
         while (atomic_load(&s->in_flight) > 0 && fm_clock_seconds() < deadline)
             usleep(2000);
@@ -280,6 +324,9 @@ void fm_server_stop(fm_server_t *s) {
         pthread_mutex_unlock(&s->watch_lock);
         pthread_join(s->watcher, NULL);
     }
+    fm_jobs_close(s->jobs);
+    fm_sse_hub_free(s->sse);
+    fm_datasets_close(s->datasets);
     fm_conns_free(s->conns);
     fm_store_free(s->store);
     fm_audit_close(s->audit);

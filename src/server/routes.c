@@ -58,6 +58,23 @@ static const fm_route_t routes[] = {
      FM_BODY_NONE},
     {"GET", "/api/audit", fm_h_audit_query, "audit.read", FM_ROLE_BIT(FM_ROLE_AUDITOR),
      FM_BODY_NONE},
+    /* Datasets and training jobs */
+    {"POST", "/api/datasets", fm_h_datasets_upload, "dataset.upload", FM_ROLES_DATA_WRITE,
+     FM_BODY_STREAM},
+    {"GET", "/api/datasets", fm_h_datasets_list, "dataset.list", FM_ROLES_TRAINING_READ,
+     FM_BODY_NONE},
+    {"GET", "/api/datasets/{name}", fm_h_datasets_get, "dataset.read", FM_ROLES_TRAINING_READ,
+     FM_BODY_NONE},
+    {"DELETE", "/api/datasets/{name}", fm_h_datasets_delete, "dataset.delete", FM_ROLES_DATA_WRITE,
+     FM_BODY_NONE},
+    {"POST", "/api/jobs", fm_h_jobs_create, "job.create", FM_ROLE_BIT(FM_ROLE_MODELER),
+     FM_BODY_JSON},
+    {"GET", "/api/jobs", fm_h_jobs_list, "job.list", FM_ROLES_TRAINING_READ, FM_BODY_NONE},
+    {"GET", "/api/jobs/{id}", fm_h_jobs_get, "job.read", FM_ROLES_TRAINING_READ, FM_BODY_NONE},
+    {"GET", "/api/jobs/{id}/events", fm_h_jobs_events, "job.events", FM_ROLES_TRAINING_READ,
+     FM_BODY_NONE},
+    {"DELETE", "/api/jobs/{id}", fm_h_jobs_cancel, "job.cancel", FM_ROLE_BIT(FM_ROLE_MODELER),
+     FM_BODY_NONE},
     /* Operations */
     {"GET", "/metrics", fm_h_metrics, "metrics.read", FM_ROLES_OPERATE, FM_BODY_NONE},
 };

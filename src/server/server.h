@@ -44,6 +44,10 @@ typedef struct fm_server_config {
     int max_connections;        /* open connections at most (default 1024) */
     int max_connections_per_ip; /* per client address (default 0: only the total applies) */
     int timeout_seconds;        /* idle or slow connections are closed (default 30) */
+    /* training as a service */
+    int job_workers;          /* training jobs run at once (default 1) */
+    int job_queue;            /* jobs waiting at most before 503 (default 16) */
+    size_t max_dataset_bytes; /* dataset upload limit (default 1 GiB) */
 } fm_server_config_t;
 
 enum { FM_SERVER_AUDIT_DURABLE = 0, FM_SERVER_AUDIT_ASYNC = 1, FM_SERVER_AUDIT_OFF = 2 };
@@ -58,14 +62,16 @@ int fm_server_audit_parse(const char *text, int *mode);
  * Applies a JSON config file: {"home", "listen": "host:port", "threads", "max_body_bytes",
  * "max_upload_bytes", "access_log", "batch": {"max_size", "max_delay_us", "queue"},
  * "watch_interval_ms", "drain_seconds", "auth", "audit", "tls_cert", "tls_key", "tls_client_ca",
- * "rate_limit", "rate_burst", "max_connections", "max_connections_per_ip", "timeout_seconds"}.
+ * "rate_limit", "rate_burst", "max_connections", "max_connections_per_ip", "timeout_seconds",
+ * "job_workers", "job_queue", "max_dataset_bytes"}.
  * Unknown keys are errors (a typo must not pass silently).
  */
 int fm_server_config_load(fm_server_config_t *config, const char *path, fm_error_t *err);
 
 /* Applies FINMAAS_HOME, FINMAAS_LISTEN, FINMAAS_THREADS, FINMAAS_MAX_BODY_BYTES,
  * FINMAAS_ACCESS_LOG, FINMAAS_BATCH_MAX_SIZE, FINMAAS_BATCH_MAX_DELAY_US, FINMAAS_AUTH (on|off),
- * FINMAAS_AUDIT (durable|async|off) when set. */
+ * FINMAAS_AUDIT (durable|async|off), FINMAAS_JOB_WORKERS, FINMAAS_JOB_QUEUE,
+ * FINMAAS_MAX_DATASET_BYTES when set. */
 int fm_server_config_from_env(fm_server_config_t *config, fm_error_t *err);
 
 /* Parses "host:port", "[v6]:port" or ":port" into config. */

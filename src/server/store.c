@@ -51,7 +51,7 @@ static void scratch_free(fm_scratch_t *s) {
     free(s->x);
     free(s->out);
     free(s->values);
-    fm_net32_workspace_free(s->ws);
+    fm_model_workspace_free(s->ws);
     free(s);
 }
 

@@ -1,8 +1,10 @@
 /*
  * The trainer: fm_train() turns a frame into a model. Steps, in order: resolve the target, choose
  * the feature columns, split off a stratified validation set, fit preprocessing on the training
- * rows, encode both sets, build the network for the family, run mini-batch optimisation with
- * early stopping on validation loss (best weights restored), then describe the result.
+ * rows, encode both sets, then fit the family: for a network, build it and run mini-batch
+ * optimisation with early stopping on validation loss (best weights restored); for "gbt", boost
+ * trees through the gbt area with early stopping on the same validation rows (best round kept).
+ * Last, describe the result: settings, history, validation metrics, data fingerprint.
  */
 #include "train/train.h"
 #include "core/clock.h"
@@ -93,15 +95,15 @@ static const char *default_family(fm_task_t task) {
 }
 
 static int check_family(const char *family, fm_task_t task, fm_error_t *err) {
-    if (!strcmp(family, "mlp")) return FM_OK;
+    if (!strcmp(family, "mlp") || !strcmp(family, "gbt")) return FM_OK;
     const char *wanted = default_family(task);
     if (!strcmp(family, "logistic") || !strcmp(family, "linear") || !strcmp(family, "softmax")) {
         if (!strcmp(family, wanted)) return FM_OK;
         return fm_error_set(err, FM_EINVAL,
-                            "model '%s' does not fit a %s target (use '%s' or 'mlp')", family,
-                            fm_task_name(task), wanted);
+                            "model '%s' does not fit a %s target (use '%s', 'mlp' or 'gbt')",
+                            family, fm_task_name(task), wanted);
     }
-    return fm_error_set(err, FM_EINVAL, "unknown model '%s' (logistic, linear, softmax, mlp)",
+    return fm_error_set(err, FM_EINVAL, "unknown model '%s' (logistic, linear, softmax, mlp, gbt)",
                         family);
 }
 
@@ -356,18 +358,25 @@ static score_t evaluate(const run_t *r, fm_net_workspace_t *ws, const dataset_t 
     return s;
 }
 
-/* The quality report for a data set with the final weights. */
-static cJSON *report(const run_t *r, const dataset_t *d, fm_net32_workspace_t *ws, double *prob) {
-    fm_model_predict_encoded(r->model, ws, d->x, d->n, prob);
+/* The quality report for a data set with the final model, added to obj under key. */
+static int report(const run_t *r, const dataset_t *d, fm_model_workspace_t *ws, double *prob,
+                  cJSON *obj, const char *key, fm_error_t *err) {
+    int rc = fm_model_predict_encoded(r->model, ws, d->x, d->n, prob);
+    if (rc) return fm_error_set(err, rc, "prediction: %s", fm_model_workspace_error(ws));
+    cJSON *metrics = NULL;
     switch (r->target.task) {
     case FM_TASK_BINARY:
-        return fm_metrics_binary_report(prob, d->label, d->w, d->n, 0.5);
+        metrics = fm_metrics_binary_report(prob, d->label, d->w, d->n, 0.5);
+        break;
     case FM_TASK_MULTICLASS:
-        return fm_metrics_multiclass_report(prob, d->label, d->w, d->n, r->width);
+        metrics = fm_metrics_multiclass_report(prob, d->label, d->w, d->n, r->width);
+        break;
     case FM_TASK_REGRESSION:
-        return fm_metrics_regression_report(prob, d->value, d->w, d->n);
+        metrics = fm_metrics_regression_report(prob, d->value, d->w, d->n);
+        break;
     }
-    return NULL;
+    cJSON_AddItemToObject(obj, key, metrics);
+    return FM_OK;
 }
 
 static void gather_batch(const dataset_t *d, const size_t *order, size_t start, size_t count,
@@ -380,12 +389,14 @@ static void gather_batch(const dataset_t *d, const size_t *order, size_t start, 
     }
 }
 
+/* What fitting did: per epoch (network) or round (trees). */
 typedef struct history {
-    cJSON *epochs;
+    cJSON *epochs; /* networks: one entry per epoch; trees: one per round */
     int best_epoch;
     int epochs_run;
     int stopped_early;
     double seconds;
+    fm_gbt_fit_t gbt; /* trees only */
 } history_t;
 
 static int optimise(run_t *r, fm_rng_t *rng, history_t *h, fm_error_t *err) {
@@ -494,10 +505,39 @@ done:
     return rc;
 }
 
-static cJSON *training_info(const run_t *r, const history_t *h) {
+/* The settings and course of boosting, for the description. */
+static void gbt_training_info(const run_t *r, const history_t *h, cJSON *t) {
     const fm_train_options_t *o = r->opt;
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(t, "family", r->family);
+    const fm_gbt_info_t *info = fm_gbt_info(r->model->gbt);
+    cJSON *g = cJSON_AddObjectToObject(t, "gbt");
+    cJSON_AddStringToObject(g, "library", "xgboost");
+    cJSON_AddStringToObject(g, "tree_method", "hist");
+    cJSON_AddStringToObject(g, "objective", fm_gbt_objective_name(info->shape.objective));
+    cJSON_AddStringToObject(g, "eval_metric", h->gbt.metric);
+    cJSON_AddNumberToObject(g, "rounds", o->gbt.rounds);
+    cJSON_AddNumberToObject(g, "max_depth", o->gbt.max_depth);
+    cJSON_AddNumberToObject(g, "eta", o->gbt.eta);
+    cJSON_AddNumberToObject(g, "subsample", o->gbt.subsample);
+    cJSON_AddNumberToObject(g, "colsample", o->gbt.colsample);
+    cJSON_AddNumberToObject(g, "min_child_weight", o->gbt.min_child_weight);
+    cJSON_AddNumberToObject(g, "lambda", o->gbt.lambda);
+    cJSON_AddNumberToObject(g, "alpha", o->gbt.alpha);
+    cJSON_AddNumberToObject(g, "early_stopping", o->gbt.early_stopping);
+    fm_json_add_number(g, "base_score", info->base_score);
+    cJSON_AddNumberToObject(g, "boosting_seconds", h->gbt.boosting_seconds);
+    cJSON_AddNumberToObject(t, "rounds_run", h->gbt.rounds_run);
+    cJSON_AddNumberToObject(t, "best_round", h->gbt.best_round);
+    cJSON_AddBoolToObject(t, "stopped_early", h->gbt.stopped_early);
+    if (!isnan(h->gbt.best_loss)) {
+        char key[40];
+        snprintf(key, sizeof key, "best_val_%s", h->gbt.metric);
+        fm_json_add_number(t, key, h->gbt.best_loss);
+    }
+}
+
+/* The settings and course of optimisation of a network, for the description. */
+static void nn_training_info(const run_t *r, const history_t *h, cJSON *t) {
+    const fm_train_options_t *o = r->opt;
     if (!strcmp(r->family, "mlp")) {
         cJSON *hidden = cJSON_AddArrayToObject(t, "hidden");
         for (int i = 0; i < o->nhidden; i++)
@@ -525,6 +565,16 @@ static cJSON *training_info(const run_t *r, const history_t *h) {
     cJSON_AddBoolToObject(t, "stopped_early", h->stopped_early);
     cJSON_AddNumberToObject(t, "patience", o->patience);
     cJSON_AddNumberToObject(t, "l2", o->l2);
+}
+
+static cJSON *training_info(const run_t *r, const history_t *h) {
+    const fm_train_options_t *o = r->opt;
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "family", r->family);
+    if (r->model->gbt)
+        gbt_training_info(r, h, t);
+    else
+        nn_training_info(r, h, t);
     cJSON_AddNumberToObject(t, "seed", (double)o->seed);
     cJSON_AddNumberToObject(t, "threads", o->threads);
     cJSON_AddStringToObject(t, "class_weight",
@@ -558,7 +608,7 @@ static cJSON *data_info(const run_t *r) {
 
 static int describe(run_t *r, const history_t *h, fm_error_t *err) {
     fm_model_t *m = r->model;
-    fm_net32_workspace_t *ws = NULL;
+    fm_model_workspace_t *ws = NULL;
     size_t n = r->ntrain > r->nvalid ? r->ntrain : r->nvalid;
     double *prob = malloc((n ? n : 1) * r->width * sizeof *prob);
     int rc = prob ? fm_model_ready(m, err) : fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -579,11 +629,115 @@ static int describe(run_t *r, const history_t *h, fm_error_t *err) {
     cJSON_AddNumberToObject(v, "fraction", r->opt->valid_fraction);
     cJSON_AddNumberToObject(v, "rows", (double)r->nvalid);
     cJSON_AddNumberToObject(v, "seed", (double)r->opt->seed);
-    if (r->nvalid) cJSON_AddItemToObject(v, "metrics", report(r, &r->valid, ws, prob));
-    cJSON_AddItemToObject(v, "train_metrics", report(r, &r->train, ws, prob));
+    if (r->nvalid) rc = report(r, &r->valid, ws, prob, v, "metrics", err);
+    if (!rc) rc = report(r, &r->train, ws, prob, v, "train_metrics", err);
     cJSON_AddItemToObject(m->info, "data", data_info(r));
-    fm_net32_workspace_free(ws);
+    fm_model_workspace_free(ws);
     free(prob);
+    return rc;
+}
+
+/* ---- Gradient-boosted trees ------------------------------------------------------------------ */
+
+/* What the round callback updates: the history and the progress bar. */
+typedef struct rounds {
+    history_t *h;
+    fm_progress_t progress;
+} rounds_t;
+
+static void on_round(void *context, int round, double valid_loss, const char *metric) {
+    rounds_t *s = context;
+    cJSON *entry = cJSON_CreateObject();
+    cJSON_AddNumberToObject(entry, "round", round);
+    char figures[96] = "";
+    if (!isnan(valid_loss)) {
+        char key[40];
+        snprintf(key, sizeof key, "val_%s", metric);
+        fm_json_add_number(entry, key, valid_loss);
+        snprintf(figures, sizeof figures, "val_%s %.4f", metric, valid_loss);
+    }
+    cJSON_AddItemToArray(s->h->epochs, entry);
+    fm_progress_update(&s->progress, round, figures);
+}
+
+/* The labels the booster learns: 0/1, the class index, or the raw target value. */
+static double *gbt_labels(const run_t *r, const dataset_t *d) {
+    double *y = malloc((d->n ? d->n : 1) * sizeof *y);
+    for (size_t i = 0; y && i < d->n; i++)
+        y[i] = r->target.task == FM_TASK_REGRESSION ? d->value[i] : (double)d->label[i];
+    return y;
+}
+
+/* Boosts the trees. Regression starts from the (weighted) mean of the training targets, as
+ * XGBoost 2 does by itself; classification from XGBoost's default 0.5. */
+static int fit_trees(run_t *r, history_t *h, fm_error_t *err) {
+    const fm_train_options_t *o = r->opt;
+    fm_model_t *m = r->model;
+    static const fm_gbt_objective_t objective[] = {
+        [FM_TASK_BINARY] = FM_GBT_BINARY,
+        [FM_TASK_MULTICLASS] = FM_GBT_MULTICLASS,
+        [FM_TASK_REGRESSION] = FM_GBT_REGRESSION,
+    };
+    fm_gbt_params_t p = {
+        .shape = {objective[m->task], m->nclasses, m->prep->nfeatures},
+        .rounds = o->gbt.rounds,
+        .max_depth = o->gbt.max_depth,
+        .eta = o->gbt.eta,
+        .subsample = o->gbt.subsample,
+        .colsample = o->gbt.colsample,
+        .min_child_weight = o->gbt.min_child_weight,
+        .lambda = o->gbt.lambda,
+        .alpha = o->gbt.alpha,
+        .early_stopping = o->gbt.early_stopping,
+        .base_score = NAN,
+        .seed = o->seed,
+        .threads = o->threads,
+    };
+    if (m->task == FM_TASK_REGRESSION) {
+        double sum = 0.0, wsum = 0.0;
+        for (size_t i = 0; i < r->train.n; i++) {
+            double w = r->train.w ? r->train.w[i] : 1.0;
+            sum += w * r->train.value[i];
+            wsum += w;
+        }
+        p.base_score = wsum > 0 ? sum / wsum : 0.0;
+    }
+    double *ytrain = gbt_labels(r, &r->train), *yvalid = gbt_labels(r, &r->valid);
+    int rc = FM_OK;
+    if (!ytrain || !yvalid) rc = fm_error_set(err, FM_ENOMEM, "out of memory for labels");
+    fm_gbt_rows_t train = {r->train.x, ytrain, r->train.w, r->train.n};
+    fm_gbt_rows_t valid = {r->valid.x, yvalid, r->valid.w, r->valid.n};
+    rounds_t s = {h, {0}};
+    if (!rc) {
+        fm_progress_init(&s.progress, o->progress, "round", o->gbt.rounds);
+        double start = fm_clock_seconds();
+        rc = fm_gbt_train(&p, &train, &valid, on_round, &s, &m->gbt, &h->gbt, err);
+        h->seconds = fm_clock_seconds() - start;
+        if (rc) {
+            fm_progress_abandon(&s.progress);
+        } else {
+            char figures[96] = "";
+            if (!isnan(h->gbt.best_loss))
+                snprintf(figures, sizeof figures, "best round %d val_%s %.4f", h->gbt.best_round,
+                         h->gbt.metric, h->gbt.best_loss);
+            fm_progress_finish(&s.progress, h->gbt.rounds_run, figures);
+        }
+    }
+    free(ytrain);
+    free(yvalid);
+    if (rc) return rc;
+    h->epochs_run = h->gbt.rounds_run;
+    h->best_epoch = h->gbt.best_round;
+    h->stopped_early = h->gbt.stopped_early;
+    /* The booster answers in the task's output scale: losses as for networks, no scaling. */
+    static const fm_loss_t loss[] = {
+        [FM_TASK_BINARY] = FM_LOSS_BINARY,
+        [FM_TASK_MULTICLASS] = FM_LOSS_CATEGORICAL,
+        [FM_TASK_REGRESSION] = FM_LOSS_MSE,
+    };
+    m->loss = loss[m->task];
+    m->target_mean = 0.0;
+    m->target_std = 1.0;
     return FM_OK;
 }
 
@@ -632,12 +786,18 @@ static int train_run(run_t *r, fm_error_t *err) {
     if ((rc = mark_pii(r, err))) return rc;
     if ((rc = build_dataset(r, r->train_rows, r->ntrain, &r->train, err))) return rc;
     if ((rc = build_dataset(r, r->valid_rows, r->nvalid, &r->valid, err))) return rc;
-    if ((rc = build_network(r, &rng, err))) return rc;
 
-    fm_nn_set_threads(o->threads);
-    history_t h = {cJSON_CreateArray(), 0, 0, 0, 0.0};
+    history_t h = {.epochs = cJSON_CreateArray()};
     if (!h.epochs) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    rc = optimise(r, &rng, &h, err);
+    if (!strcmp(r->family, "gbt")) {
+        rc = fit_trees(r, &h, err);
+    } else {
+        rc = build_network(r, &rng, err);
+        if (!rc) {
+            fm_nn_set_threads(o->threads);
+            rc = optimise(r, &rng, &h, err);
+        }
+    }
     if (!rc) rc = describe(r, &h, err);
     cJSON_Delete(h.epochs);
     return rc;

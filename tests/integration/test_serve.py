@@ -970,6 +970,38 @@ def t_keep_alive(C, c, s):
     C.check(not closed, "keep-alive: no answer closes the connection", closed)
 
 
+def t_training(C, c, s):
+    """Datasets and training jobs answer valid requests (test_jobs.py tests them in depth)."""
+    modeler, auditor = s.keys["modeler"], s.keys["auditor"]
+    with open(c.flag_rows_csv, "rb") as f:
+        data = f.read()
+    r = s.request("POST", "/api/datasets?name=flags-data", data,
+                  headers={"Content-Type": "text/csv"}, key=modeler)
+    C.check(r.status == 201 and r.json().get("rows") == len(c.flag_rows),
+            "POST /api/datasets: 201 with the profile", r)
+    for path in ("/api/datasets", "/api/datasets/flags-data"):
+        r = s.get(path, key=auditor)
+        C.check(r.status == 200, "GET %s: 200" % path, r)
+    spec = {"dataset": "flags-data", "name": "flags-job", "target": "y", "positive": "yes",
+            "validation": {"folds": 2, "holdout": 0}, "model": {"family": "logistic",
+                                                                 "epochs": 5}}
+    r = s.post("/api/jobs", spec, key=modeler)
+    job_id = r.json().get("id") if r.status == 202 else None
+    C.check(job_id, "POST /api/jobs: 202 with the job's id", r)
+    r = s.get("/api/jobs/%s/events" % job_id, key=auditor)
+    C.check(r.status == 200 and b"event: succeeded" in r.body,
+            "GET /api/jobs/{id}/events: the stream ends with 'succeeded'", r)
+    for path in ("/api/jobs", "/api/jobs/%s" % job_id):
+        r = s.get(path, key=auditor)
+        C.check(r.status == 200, "GET %s: 200" % path, r)
+    r = s.post("/api/jobs", dict(spec, name="flags-job-2"), key=modeler)
+    second = r.json().get("id") if r.status == 202 else None
+    r = s.request("DELETE", "/api/jobs/%s" % second, key=modeler)
+    C.check(r.status in (200, 202, 409), "DELETE /api/jobs/{id}: cancelled (or already done)", r)
+    r = s.request("DELETE", "/api/datasets/flags-data", key=modeler)
+    C.check(r.status == 200, "DELETE /api/datasets/{name}: 200", r)
+
+
 def t_route_coverage(C, c, s):
     """Every route of src/server/routes.c was exercised above with a successful request."""
     with open(os.path.join(fm.ROOT, "src", "server", "routes.c")) as f:
@@ -1014,6 +1046,7 @@ def main():
         C.section("body limit", t_body_limit, C, c, w)
         C.section("keep-alive", t_keep_alive, C, c, s)
         C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
+        C.section("datasets and training jobs", t_training, C, c, s)
         C.section("route table coverage", t_route_coverage, C, c, s)
         rc, took = s.stop()
         C.check(rc == 0 and took < 10, "SIGTERM: exit status 0 (%.2f s)" % took, rc)

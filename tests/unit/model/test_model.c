@@ -206,10 +206,10 @@ static double *predict_all(const fm_model_t *m, const fm_frame_t *frame, double 
     double *x = malloc(n * nf * sizeof *x), *out = malloc(n * width * sizeof *out);
     fm_error_t err;
     FM_CHECK_INT(fm_prep_transform(m->prep, frame, NULL, n, x, &err), 0);
-    fm_net32_workspace_t *ws = NULL;
+    fm_model_workspace_t *ws = NULL;
     FM_CHECK_INT(fm_model_workspace_new(m, 16, &ws, &err), 0);
-    fm_model_predict_encoded(m, ws, x, n, out);
-    fm_net32_workspace_free(ws);
+    FM_CHECK_INT(fm_model_predict_encoded(m, ws, x, n, out), 0);
+    fm_model_workspace_free(ws);
     if (encoded)
         *encoded = x;
     else

@@ -1,0 +1,41 @@
+/*
+ * Internals shared by the files of the gbt area: the booster object, the structural check of a
+ * serialized booster (check.c, plain cJSON, no XGBoost), and the conversion of XGBoost's last
+ * error into an fm_error_t message (booster.c).
+ */
+#ifndef FM_GBT_INTERNAL_H
+#define FM_GBT_INTERNAL_H
+
+#include "gbt/gbt.h"
+
+struct fm_gbt {
+    void *booster;        /* XGBoost BoosterHandle, loaded from bytes, one prediction thread */
+    unsigned char *bytes; /* owned: the serialized booster exactly as stored */
+    size_t nbytes;
+    fm_gbt_info_t info;
+};
+
+/*
+ * Checks that len bytes are a JSON booster of the structure XGBoost 1.x writes for a gbtree model
+ * of the given shape (see gbt.h) and fills info from it. FM_EFORMAT with a message naming the
+ * field, tree and node; FM_ENOMEM.
+ */
+int fm_gbt_check_json(const void *bytes, size_t len, const fm_gbt_shape_t *shape,
+                      fm_gbt_info_t *info, fm_error_t *err);
+
+/*
+ * Makes *out from a booster handle and its serialized bytes (copied): checks the bytes
+ * (fm_gbt_check_json), sets the handle to one prediction thread and configures it with a first
+ * prediction. On success *out owns the handle; on failure the caller still does.
+ */
+int fm_gbt_adopt(void *booster, const void *bytes, size_t len, const fm_gbt_shape_t *shape,
+                 fm_gbt_t **out, fm_error_t *err);
+
+/* Records code with "<what>: XGBoost: <first line of XGBoost's last error>" in err; returns code.
+ */
+int fm_gbt_library_error(fm_error_t *err, int code, const char *what);
+
+/* The metric XGBoost evaluates for an objective: "logloss", "mlogloss", "rmse". */
+const char *fm_gbt_metric_name(fm_gbt_objective_t objective);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * Internal to the jobs area: streaming reads and writes of stored files in the format of
+ * security/crypt.h (or plain bytes), and the SQLite job store under the worker pool.
+ */
+#ifndef FM_JOBS_INTERNAL_H
+#define FM_JOBS_INTERNAL_H
+
+#include "jobs/jobs.h"
+
+#include <sodium.h>
+#include <stdio.h>
+
+/* ---- sealed.c: stored files, streamed ---------------------------------------------------- */
+
+#define FM_SEALED_CHUNK ((size_t)64 * 1024) /* plaintext bytes per chunk, as security/crypt.c */
+
+/*
+ * Writes a stored file to fp as it is produced: with a key, the encrypted format of
+ * security/crypt.h (fm_crypt_decrypt reads it back); without one, the bytes as they are. A chunk
+ * is held back until the next byte arrives, so that the last one can carry the FINAL tag. Plain
+ * struct; fp is borrowed.
+ */
+typedef struct fm_sealed_writer {
+    FILE *fp;
+    int encrypt;
+    fm_master_key_t key;
+    crypto_secretstream_xchacha20poly1305_state state;
+    unsigned char *plain; /* FM_SEALED_CHUNK bytes waiting to be pushed */
+    size_t fill;
+    unsigned char *cipher; /* room for one encrypted chunk */
+    size_t chunks;         /* pushed so far */
+} fm_sealed_writer_t;
+
+/* key may be NULL (plain bytes). Writes the header at once. */
+int fm_sealed_writer_init(fm_sealed_writer_t *w, FILE *fp, const fm_master_key_t *key,
+                          fm_error_t *err);
+int fm_sealed_writer_write(fm_sealed_writer_t *w, const void *data, size_t n, fm_error_t *err);
+/* Pushes the last chunk (FINAL). The caller then commits or discards fp. */
+int fm_sealed_writer_finish(fm_sealed_writer_t *w, fm_error_t *err);
+/* Wipes the key and frees the buffers. Safe after a failed init. */
+void fm_sealed_writer_deinit(fm_sealed_writer_t *w);
+
+/*
+ * Copies the plaintext of the stored file open on in_fd (read from its current offset) to out_fd:
+ * an encrypted file is decrypted and authenticated chunk by chunk (FM_EDENIED without a key or
+ * under another key, FM_EFORMAT when damaged, truncated or extended), a plain one is copied. what
+ * names the file in messages. On failure out_fd holds a prefix that the caller must discard.
+ */
+int fm_sealed_copy_out(int in_fd, const fm_master_key_t *key, int out_fd, const char *what,
+                       fm_error_t *err);
+
+/* Opens an unlinked temporary file (mode 0600) in dir for reading and writing: -1 on failure
+ * with err set. */
+int fm_jobs_temp_fd(const char *dir, fm_error_t *err);
+/* "/proc/self/fd/<fd>": a path by which the data layer can open what fd holds. */
+void fm_jobs_fd_path(int fd, char *out, size_t size);
+
+/* ---- job_db.c: <home>/jobs.db ------------------------------------------------------------ */
+
+typedef struct fm_jobdb fm_jobdb_t;
+
+/* A new job's row. */
+typedef struct fm_jobdb_new {
+    const char *id, *dataset, *model, *created_by;
+    const char *spec;  /* JSON text */
+    const char *event; /* the first event ("queued"), JSON text with seq 1 */
+} fm_jobdb_new_t;
+
+/* A state change, with the event that reports it (seq, type, JSON text). */
+typedef struct fm_jobdb_change {
+    const char *state;  /* "running", "succeeded", "failed", "cancelled" */
+    const char *error;  /* may be NULL */
+    const char *result; /* JSON text, may be NULL */
+    int64_t seq;
+    const char *type;
+    const char *event;
+    double progress; /* NaN: unchanged */
+} fm_jobdb_change_t;
+
+/* Opens (creating, mode 0600) <home>/jobs.db with its schema. */
+int fm_jobdb_open(const char *home, fm_jobdb_t **out, fm_error_t *err);
+void fm_jobdb_close(fm_jobdb_t *db);
+/* Marks jobs queued or running as failed with reason, appending a "failed" event to each.
+ * *count (may be NULL) receives how many. */
+int fm_jobdb_fail_unfinished(fm_jobdb_t *db, const char *reason, size_t *count, fm_error_t *err);
+int fm_jobdb_insert(fm_jobdb_t *db, const fm_jobdb_new_t *job, fm_error_t *err);
+/* Applies a state change and appends its event in one transaction; "running" sets started, a
+ * final state sets finished. */
+int fm_jobdb_change(fm_jobdb_t *db, const char *id, const fm_jobdb_change_t *change,
+                    fm_error_t *err);
+/* Appends an event and (unless NaN) sets the progress. */
+int fm_jobdb_append(fm_jobdb_t *db, const char *id, int64_t seq, const char *type,
+                    const char *event, double progress, fm_error_t *err);
+/* The state of job id into state (16 bytes). FM_ENOTFOUND when unknown. */
+int fm_jobdb_state(fm_jobdb_t *db, const char *id, char state[16], fm_error_t *err);
+/* As fm_jobs_get, fm_jobs_list and fm_jobs_events (cancel_requested left out). */
+int fm_jobdb_get(fm_jobdb_t *db, const char *id, int with_log, cJSON **out, fm_error_t *err);
+int fm_jobdb_list(fm_jobdb_t *db, cJSON **out, fm_error_t *err);
+int fm_jobdb_events(fm_jobdb_t *db, const char *id, int64_t after, size_t max,
+                    fm_job_event_t **events, size_t *count, int *ended, fm_error_t *err);
+
+/* 1 for "succeeded", "failed", "cancelled". */
+int fm_job_state_final(const char *state);
+
+#endif
