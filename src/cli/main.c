@@ -4,7 +4,9 @@
 #include "cli/cli.h"
 #include "core/digest.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const fm_command_t commands[] = {
     {"train", "train a model on a CSV file and save it as a .fmm model file", fm_cmd_train},
@@ -28,7 +30,25 @@ static void print_usage(FILE *out) {
     fprintf(out, "\nfinmaas %s\n", FM_VERSION);
 }
 
+/*
+ * OpenBLAS reads OPENBLAS_NUM_THREADS as the library loads, before main, and otherwise starts a
+ * worker thread per core that spins for about 0.1 s: on two cores that takes a core from a short
+ * training run or from XGBoost's second thread. Every command sets its BLAS threads itself
+ * (fm_nn_set_threads, --threads, which may raise the count later), so the program starts with one:
+ * when the variable is unset it sets it and runs itself again. A user's own setting is kept; if
+ * the re-execution fails, the program simply goes on.
+ */
+static void start_with_one_blas_thread(int argc, char **argv) {
+    /* Only where the spinning costs something: the training commands. Running again costs about
+     * 20 ms of library loading, which every other command is spared. */
+    if (argc < 2 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "search") != 0)) return;
+    if (getenv("OPENBLAS_NUM_THREADS")) return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
+    start_with_one_blas_thread(argc, argv);
     if (argc < 2) {
         print_usage(stderr);
         return FM_EXIT_USAGE;
