@@ -985,12 +985,12 @@ class Benchmark:
                     server.extra["access_log_bytes"] = access_log.stat().st_size
                     print(f"note: {server.title} wrote {access_log.stat().st_size / 2**20:.0f} "
                           f"MiB of access log ({access_log.name} in its home)")  # fmt: skip
-                # So is its audit log, where it keeps one (audit.db and its write-ahead log).
-                audit = [Path(server.extra["home"]) / n for n in ("audit.db", "audit.db-wal")]
+                # So is its audit log, where it keeps one (audit.log and its head).
+                audit = [Path(server.extra["home"]) / n for n in ("audit.log", "audit.head")]
                 if audit[0].exists():
                     size = sum(p.stat().st_size for p in audit if p.exists())
-                    server.extra["audit_db_bytes"] = size
-                    print(f"note: {server.title}'s audit log (audit.db in its home) holds "
+                    server.extra["audit_log_bytes"] = size
+                    print(f"note: {server.title}'s audit log (audit.log in its home) holds "
                           f"{size / 2**20:.0f} MiB")  # fmt: skip
         return self.report(machine, nginx, flask, finmaas_servers)
 

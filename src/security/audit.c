@@ -1,21 +1,14 @@
 /*
- * The audit log's foundations, shared by the writer (audit_log.c) and the readers
- * (audit_verify.c): the audit key file, the SQLite database with its schema, the canonical text
- * of an entry, and the keyed BLAKE2b hashes that chain the entries and seal the head.
+ * The audit log's foundations, shared by the writer (audit_log.c), the file layer (audit_file.c)
+ * and the readers (audit_verify.c): the home's file names, the audit key file, the canonical text
+ * of an entry (with the UTF-8 cleaning and JSON escaping that make every line valid JSON), the
+ * keyed BLAKE2b hash that chains the entries, and the UTC time stamps.
  *
- * Tables (STRICT, so a value of the wrong type cannot be stored even by hand):
- *   entries(seq INTEGER PRIMARY KEY, time, key_id, role, action, model, version, request_id,
- *           status, input_digest, output, detail, prev, hash)  -- prev and hash as lowercase hex
- *   head(id = 1, seq, hash, mac)  -- exactly one row: the last seq and hash, and their MAC
- * PRAGMA user_version holds the schema version. A new database starts with the head at seq 0,
- * the zero hash, so that deleting every entry is as visible as deleting the last few.
- *
- * Every statement binds its values; no SQL is ever built from text.
+ * The canonical text is written by hand rather than with cJSON: it is hashed, so its bytes must
+ * depend on the fields alone, and it is formatted for every request a server answers, so the
+ * common case (ASCII without quotes or control characters) is copied in runs.
  */
 #include "security/audit_internal.h"
-
-#include "core/clock.h"
-#include "core/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,43 +20,31 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS entries (\n"
-                                 "    seq INTEGER PRIMARY KEY,\n"
-                                 "    time TEXT NOT NULL,\n"
-                                 "    key_id TEXT NOT NULL,\n"
-                                 "    role TEXT,\n"
-                                 "    action TEXT NOT NULL,\n"
-                                 "    model TEXT,\n"
-                                 "    version INTEGER NOT NULL,\n"
-                                 "    request_id TEXT,\n"
-                                 "    status INTEGER NOT NULL,\n"
-                                 "    input_digest TEXT,\n"
-                                 "    output TEXT,\n"
-                                 "    detail TEXT,\n"
-                                 "    prev TEXT NOT NULL,\n"
-                                 "    hash TEXT NOT NULL\n"
-                                 ") STRICT;\n"
-                                 "CREATE TABLE IF NOT EXISTS head (\n"
-                                 "    id INTEGER PRIMARY KEY CHECK (id = 1),\n"
-                                 "    seq INTEGER NOT NULL,\n"
-                                 "    hash TEXT NOT NULL,\n"
-                                 "    mac TEXT NOT NULL\n"
-                                 ") STRICT;\n"
-                                 "PRAGMA user_version = 1;\n";
-
 int fm_audit_paths_init(fm_audit_paths_t *paths, const char *home, fm_error_t *err) {
     if (!home || !*home) return fm_error_set(err, FM_EINVAL, "audit log: empty home directory");
     size_t n = strlen(home);
     if (n > FM_AUDIT_HOME_MAX)
         return fm_error_set(err, FM_EINVAL, "%.64s...: home path longer than %d bytes", home,
                             FM_AUDIT_HOME_MAX);
-    /* One trailing slash is dropped so that messages show "home/audit.db", not "home//audit.db". */
+    /* Trailing slashes are dropped: messages show "home/audit.log", not "home//audit.log". */
     int len = (int)n;
     while (len > 1 && home[len - 1] == '/')
         len--;
-    snprintf(paths->db, sizeof paths->db, "%.*s/audit.db", len, home);
+    snprintf(paths->log, sizeof paths->log, "%.*s/audit.log", len, home);
+    snprintf(paths->head, sizeof paths->head, "%.*s/audit.head", len, home);
     snprintf(paths->key, sizeof paths->key, "%.*s/audit.key", len, home);
+    snprintf(paths->legacy, sizeof paths->legacy, "%.*s/audit.db", len, home);
     return FM_OK;
+}
+
+int fm_audit_check_legacy(const fm_audit_paths_t *paths, fm_error_t *err) {
+    struct stat st;
+    if (lstat(paths->log, &st) == 0 || lstat(paths->legacy, &st) != 0) return FM_OK;
+    return fm_error_set(err, FM_EUNSUPPORTED,
+                        "%s: an audit log in the SQLite format of earlier finmaas releases, which "
+                        "this release no longer reads (it keeps audit.log): verify and export it "
+                        "with the earlier release, then move audit.db out of the home",
+                        paths->legacy);
 }
 
 /* ---- the key file ---- */
@@ -96,7 +77,7 @@ static int read_key_fd(int fd, const char *path, unsigned char *key, fm_error_t 
     return FM_OK;
 }
 
-static void fsync_directory(const char *path) {
+void fm_audit_fsync_directory(const char *path) {
     char dir[FM_AUDIT_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -149,7 +130,7 @@ static int create_key(const char *path, int *lost, fm_error_t *err) {
     }
     unlink(temp);
     if (!ok) return fm_error_set(err, FM_EIO, "%s: cannot write: %s", path, strerror(e));
-    fsync_directory(path);
+    fm_audit_fsync_directory(path);
     return FM_OK;
 }
 
@@ -167,15 +148,16 @@ int fm_audit_key_load(const fm_audit_paths_t *paths, int create, unsigned char *
         if (e == ELOOP)
             return fm_error_set(err, FM_EDENIED, "%s: is a symbolic link (refused)", path);
         if (e != ENOENT) return fm_error_set(err, FM_EIO, "%s: cannot open: %s", path, strerror(e));
-        /* The key is always created before the database, so a database without a key means the
-         * key was deleted or the log copied without it. */
+        /* The key is always created before the log, so a log without a key means the key was
+         * deleted or the log copied without it. */
         struct stat st;
-        if (stat(paths->db, &st) == 0 && attempt == 0) continue; /* created meanwhile? look again */
-        if (stat(paths->db, &st) == 0)
+        if (stat(paths->log, &st) == 0 && attempt == 0)
+            continue; /* created meanwhile? look again */
+        if (stat(paths->log, &st) == 0)
             return fm_error_set(err, create ? FM_EDATA : FM_ENOTFOUND,
                                 "%s: missing while %s exists (restore the key: a new one could "
                                 "not verify the existing log)",
-                                path, paths->db);
+                                path, paths->log);
         if (!create)
             return fm_error_set(err, FM_ENOTFOUND, "%s: no audit key (no audit log here)", path);
         int lost = 0;
@@ -186,253 +168,181 @@ int fm_audit_key_load(const fm_audit_paths_t *paths, int create, unsigned char *
     return fm_error_set(err, FM_EIO, "%s: cannot create or read the audit key", path);
 }
 
-/* ---- the database ---- */
-
-int fm_audit_status_of(int sqlite_rc) {
-    switch (sqlite_rc & 0xff) {
-    case SQLITE_NOMEM:
-        return FM_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return FM_EBUSY;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-    case SQLITE_SCHEMA:
-    case SQLITE_ERROR: /* on a database we did not write: a missing table or column */
-        return FM_EFORMAT;
-    case SQLITE_CONSTRAINT:
-        return FM_EDATA;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return FM_EDENIED;
-    default:
-        return FM_EIO;
-    }
-}
-
-int fm_audit_db_error(sqlite3 *db, const char *path, int sqlite_rc, const char *what,
-                      fm_error_t *err) {
-    const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(sqlite_rc);
-    return fm_error_set(err, fm_audit_status_of(sqlite_rc), "%s: %s: %s", path, what, detail);
-}
-
-static int exec_fixed(sqlite3 *db, const char *path, const char *sql, const char *what,
-                      fm_error_t *err) {
-    int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? FM_OK : fm_audit_db_error(db, path, src, what, err);
-}
-
-static int read_user_version(sqlite3 *db, const char *path, int64_t *version, fm_error_t *err) {
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-    if (src == SQLITE_OK) src = sqlite3_step(s);
-    if (src == SQLITE_ROW) {
-        *version = sqlite3_column_int64(s, 0);
-        src = SQLITE_OK;
-    }
-    int rc = FM_OK;
-    if (src != SQLITE_OK) {
-        int code = src & 0xff;
-        rc = code == SQLITE_NOTADB || code == SQLITE_CORRUPT
-                 ? fm_error_set(err, FM_EFORMAT, "%s: not a finmaas audit log (%s)", path,
-                                sqlite3_errmsg(db))
-                 : fm_audit_db_error(db, path, src, "cannot read the schema version", err);
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
-static int check_version(int64_t version, const char *path, fm_error_t *err) {
-    if (version > FM_AUDIT_SCHEMA_VERSION)
-        return fm_error_set(err, FM_EUNSUPPORTED,
-                            "%s: audit log schema version %lld is newer than this finmaas "
-                            "supports (%d)",
-                            path, (long long)version, FM_AUDIT_SCHEMA_VERSION);
-    if (version != FM_AUDIT_SCHEMA_VERSION)
-        return fm_error_set(err, FM_EFORMAT, "%s: not a finmaas audit log (schema version %lld)",
-                            path, (long long)version);
-    return FM_OK;
-}
-
-/* Creates the tables and the head row in a fresh database, inside the caller's transaction. */
-static int create_schema(sqlite3 *db, const char *path, const unsigned char *key, fm_error_t *err) {
-    int rc = exec_fixed(db, path, schema_sql, "cannot create the audit tables", err);
-    if (rc) return rc;
-    unsigned char zero[FM_AUDIT_HASH_BYTES] = {0}, mac[FM_AUDIT_HASH_BYTES];
-    char zero_hex[FM_AUDIT_HASH_HEX], mac_hex[FM_AUDIT_HASH_HEX];
-    fm_audit_head_mac(key, 0, zero, mac);
-    fm_audit_hex(zero, sizeof zero, zero_hex);
-    fm_audit_hex(mac, sizeof mac, mac_hex);
-    sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db, "INSERT INTO head(id, seq, hash, mac) VALUES (1, 0, ?1, ?2)",
-                                 -1, &s, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, zero_hex, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, mac_hex, -1, SQLITE_STATIC);
-        src = sqlite3_step(s);
-    }
-    rc = src == SQLITE_DONE || src == SQLITE_OK
-             ? FM_OK
-             : fm_audit_db_error(db, path, src, "cannot create the audit head", err);
-    sqlite3_finalize(s);
-    return rc;
-}
-
-/* The writer's setup: WAL, synchronous=FULL, and the schema created or checked in one write
- * transaction so that two processes creating the log at once do not race. */
-static int setup_writer(sqlite3 *db, const char *path, const unsigned char *key, fm_error_t *err) {
-    /* The first statement reads the file: garbage in audit.db shows up here as NOTADB. */
-    int src = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-    if ((src & 0xff) == SQLITE_NOTADB || (src & 0xff) == SQLITE_CORRUPT)
-        return fm_error_set(err, FM_EFORMAT, "%s: not a finmaas audit log (%s)", path,
-                            sqlite3_errmsg(db));
-    if (src != SQLITE_OK) return fm_audit_db_error(db, path, src, "cannot switch to WAL mode", err);
-    int rc = exec_fixed(db, path, "PRAGMA synchronous=FULL", "cannot set synchronous=FULL", err);
-    if (!rc) rc = exec_fixed(db, path, "BEGIN IMMEDIATE", "cannot start a transaction", err);
-    if (rc) return rc;
-    int64_t version = 0;
-    rc = read_user_version(db, path, &version, err);
-    if (!rc && version == 0)
-        rc = create_schema(db, path, key, err);
-    else if (!rc)
-        rc = check_version(version, path, err);
-    if (!rc) rc = exec_fixed(db, path, "COMMIT", "cannot create the audit tables", err);
-    if (rc) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static int setup_reader(sqlite3 *db, const char *path, fm_error_t *err) {
-    int64_t version = 0;
-    int rc = read_user_version(db, path, &version, err);
-    return rc ? rc : check_version(version, path, err);
-}
-
-int fm_audit_db_open(const fm_audit_paths_t *paths, int create, const unsigned char *key,
-                     sqlite3 **out, fm_error_t *err) {
-    *out = NULL;
-    const char *path = paths->db;
-    if (create) {
-        /* Created here, not by SQLite, so that the log (and the WAL files SQLite gives the same
-         * mode) is private from the first byte. */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-            return fm_error_set(err, FM_EIO, "%s: cannot create: %s", path, strerror(errno));
-        close(fd);
-    } else {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            int e = errno;
-            if (e == ENOENT) return fm_error_set(err, FM_ENOTFOUND, "%s: no audit log here", path);
-            return fm_error_set(err, FM_EIO, "%s: cannot open: %s", path, strerror(e));
-        }
-        if (!S_ISREG(st.st_mode))
-            return fm_error_set(err, FM_EFORMAT, "%s: not a regular file", path);
-    }
-    sqlite3 *db = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    int src = sqlite3_open_v2(path, &db, flags, NULL);
-    int rc = src == SQLITE_OK ? FM_OK : fm_audit_db_error(db, path, src, "cannot open", err);
-    if (!rc) sqlite3_busy_timeout(db, FM_AUDIT_BUSY_TIMEOUT_MS);
-    /*
-     * While another process is creating the database or switching it to WAL, the journal mode
-     * change can fail with SQLITE_BUSY at once, without SQLite's busy handler waiting: so the
-     * setup is retried here, for as long as the busy timeout would have waited.
-     */
-    double deadline = fm_clock_seconds() + FM_AUDIT_BUSY_TIMEOUT_MS / 1000.0;
-    while (!rc) {
-        rc = create ? setup_writer(db, path, key, err) : setup_reader(db, path, err);
-        if (rc != FM_EBUSY || fm_clock_seconds() >= deadline) break;
-        struct timespec pause = {0, 5 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-        rc = FM_OK;
-    }
-    if (rc) {
-        sqlite3_close(db);
-        return rc;
-    }
-    *out = db;
-    return FM_OK;
-}
-
 /* ---- canonical text and hashes ---- */
 
-int fm_audit_json_string(fm_buf_t *b, const char *s) {
+/* The length of the valid UTF-8 sequence at p (2 to 4), or 0 when the byte there (>= 0x80) starts
+ * none. The string's NUL ends every check early, so no read goes past it. */
+static size_t utf8_sequence(const unsigned char *p) {
+    unsigned char c = p[0];
+    if (c >= 0xc2 && c <= 0xdf) return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
+    }
+    return 0;
+}
+
+/* Printable ASCII other than " and \: copied as it is. */
+static int plain_ascii(unsigned char c) {
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*
+ * Non-zero when one of the 8 bytes of w is not plain ASCII: below 0x20, 0x80 or above, " or \.
+ * The classic "has a zero byte" test ((x - 0x01..) & ~x & 0x80..) on w itself (for bytes below
+ * 0x20, against 0x20) and on w xor '"' and w xor '\'. It may flag a plain byte above a special
+ * one, never a word of plain bytes, which is all the caller relies on.
+ */
+static uint64_t special_bytes(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t control = (w - 0x20 * ones) & ~w;
+    uint64_t quote = w ^ ('"' * ones), backslash = w ^ ('\\' * ones);
+    quote = (quote - ones) & ~quote;
+    backslash = (backslash - ones) & ~backslash;
+    return (control | quote | backslash | w) & highs;
+}
+
+char *fm_audit_put_string(char *dst, char *end, const char *s) {
     static const char hex[] = "0123456789abcdef";
-    if (!s) return fm_buf_append(b, "null", 4);
-    int rc = fm_buf_putc(b, '"');
-    while (*s && !rc) {
-        const char *run = s;
-        while (*run && (unsigned char)*run >= 0x20 && *run != '"' && *run != '\\')
-            run++;
-        if (run > s) {
-            rc = fm_buf_append(b, s, (size_t)(run - s));
-            s = run;
+    if (!s) {
+        if (end - dst < 4) return NULL;
+        memcpy(dst, "null", 4);
+        return dst + 4;
+    }
+    if (dst >= end) return NULL;
+    *dst++ = '"';
+    const unsigned char *p = (const unsigned char *)s, *stop = p + strlen(s);
+    for (;;) {
+        /* Plain ASCII eight bytes at a time, then byte by byte up to the next special byte. */
+        while (stop - p >= 8 && end - dst >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (special_bytes(w)) break;
+            memcpy(dst, &w, 8);
+            dst += 8;
+            p += 8;
+        }
+        while (p < stop && plain_ascii(*p)) {
+            if (dst >= end) return NULL;
+            *dst++ = (char)*p++;
+        }
+        if (p >= stop) break;
+        unsigned char c = *p;
+        if (end - dst < 6) return NULL;
+        if (c >= 0x80) {
+            size_t k = utf8_sequence(p);
+            if (k) {
+                memcpy(dst, p, k);
+                dst += k;
+                p += k;
+            } else {
+                memcpy(dst, "\xef\xbf\xbd", 3); /* U+FFFD for each invalid byte */
+                dst += 3;
+                p++;
+            }
             continue;
         }
-        unsigned char c = (unsigned char)*s++;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t n = 2;
+        p++;
+        *dst++ = '\\';
+        if (c == '"' || c == '\\') {
+            /* The common case in JSON outputs, kept off the switch's indirect jump. */
+            *dst++ = (char)c;
+            continue;
+        }
         switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
         case '\n':
-            esc[1] = 'n';
+            *dst++ = 'n';
             break;
         case '\r':
-            esc[1] = 'r';
+            *dst++ = 'r';
             break;
         case '\t':
-            esc[1] = 't';
+            *dst++ = 't';
             break;
         case '\b':
-            esc[1] = 'b';
+            *dst++ = 'b';
             break;
         case '\f':
-            esc[1] = 'f';
+            *dst++ = 'f';
             break;
         default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
+            memcpy(dst, "u00", 3);
+            dst[3] = hex[c >> 4];
+            dst[4] = hex[c & 15];
+            dst += 5;
         }
-        rc = fm_buf_append(b, esc, n);
     }
-    return rc ? rc : fm_buf_putc(b, '"');
+    if (dst >= end) return NULL;
+    *dst++ = '"';
+    return dst;
 }
 
-static int put_field(fm_buf_t *b, const char *name, const char *value) {
-    int rc = fm_buf_puts(b, name);
-    return rc ? rc : fm_audit_json_string(b, value);
+/* Writes v in decimal; returns the end, or NULL when it does not fit. */
+static char *put_int(char *dst, char *end, int64_t v) {
+    char digits[24];
+    int n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (end - dst < n + 1) return NULL;
+    if (v < 0) *dst++ = '-';
+    while (n)
+        *dst++ = digits[--n];
+    return dst;
 }
 
-static int put_number(fm_buf_t *b, const char *name, int64_t value) {
-    int rc = fm_buf_puts(b, name);
-    return rc ? rc : fm_buf_put_int(b, (long long)value);
+/* Writes the literal name (",\"time\":" and so on); NULL when it does not fit. */
+static char *put_name(char *dst, char *end, const char *name, size_t n) {
+    if ((size_t)(end - dst) < n) return NULL;
+    memcpy(dst, name, n);
+    return dst + n;
 }
 
-int fm_audit_canonical(fm_buf_t *b, const fm_audit_row_t *row) {
-    int rc = put_number(b, "{\"seq\":", row->seq);
-    if (!rc) rc = put_field(b, ",\"time\":", row->time);
-    if (!rc) rc = put_field(b, ",\"key_id\":", row->key_id);
-    if (!rc) rc = put_field(b, ",\"role\":", row->role);
-    if (!rc) rc = put_field(b, ",\"action\":", row->action);
-    if (!rc) rc = put_field(b, ",\"model\":", row->model);
-    if (!rc) rc = put_number(b, ",\"version\":", row->version);
-    if (!rc) rc = put_field(b, ",\"request_id\":", row->request_id);
-    if (!rc) rc = put_number(b, ",\"status\":", row->status);
-    if (!rc) rc = put_field(b, ",\"input_digest\":", row->input_digest);
-    if (!rc) rc = put_field(b, ",\"output\":", row->output);
-    if (!rc) rc = put_field(b, ",\"detail\":", row->detail);
-    if (!rc) rc = fm_buf_putc(b, '}');
-    return rc;
+#define PUT_NAME(d, e, lit) ((d) ? put_name((d), (e), (lit), sizeof(lit) - 1) : NULL)
+#define PUT_STRING(d, e, s) ((d) ? fm_audit_put_string((d), (e), (s)) : NULL)
+#define PUT_INT(d, e, v)    ((d) ? put_int((d), (e), (v)) : NULL)
+
+size_t fm_audit_format_fields(char *out, size_t cap, const fm_audit_fields_t *f) {
+    char *d = out, *e = out + cap;
+    d = PUT_NAME(d, e, ",\"time\":");
+    d = PUT_STRING(d, e, f->time);
+    d = PUT_NAME(d, e, ",\"key_id\":");
+    d = PUT_STRING(d, e, f->key_id);
+    d = PUT_NAME(d, e, ",\"role\":");
+    d = PUT_STRING(d, e, f->role);
+    d = PUT_NAME(d, e, ",\"action\":");
+    d = PUT_STRING(d, e, f->action);
+    d = PUT_NAME(d, e, ",\"model\":");
+    d = PUT_STRING(d, e, f->model);
+    d = PUT_NAME(d, e, ",\"version\":");
+    d = PUT_INT(d, e, f->version);
+    d = PUT_NAME(d, e, ",\"request_id\":");
+    d = PUT_STRING(d, e, f->request_id);
+    d = PUT_NAME(d, e, ",\"status\":");
+    d = PUT_INT(d, e, f->status);
+    d = PUT_NAME(d, e, ",\"input_digest\":");
+    d = PUT_STRING(d, e, f->input_digest);
+    d = PUT_NAME(d, e, ",\"output\":");
+    d = PUT_STRING(d, e, f->output);
+    d = PUT_NAME(d, e, ",\"detail\":");
+    d = PUT_STRING(d, e, f->detail);
+    return d ? (size_t)(d - out) : 0;
+}
+
+size_t fm_audit_fields_bound(const fm_audit_fields_t *f) {
+    const char *strings[] = {f->time,       f->key_id,       f->role,   f->action, f->model,
+                             f->request_id, f->input_digest, f->output, f->detail};
+    /* Names and integers take under 200 bytes; a byte of a string at most 6 (\u00XX). */
+    size_t bound = 256;
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        bound += strings[i] ? 6 * strlen(strings[i]) + 2 : 4;
+    return bound;
 }
 
 void fm_audit_entry_hash(const unsigned char *key, const unsigned char *prev, const char *text,
@@ -442,17 +352,6 @@ void fm_audit_entry_hash(const unsigned char *key, const unsigned char *prev, co
     crypto_generichash_update(&st, prev, FM_AUDIT_HASH_BYTES);
     crypto_generichash_update(&st, (const unsigned char *)text, n);
     crypto_generichash_final(&st, hash, FM_AUDIT_HASH_BYTES);
-}
-
-void fm_audit_head_mac(const unsigned char *key, int64_t seq, const unsigned char *hash,
-                       unsigned char *mac) {
-    unsigned char msg[4 + 8 + FM_AUDIT_HASH_BYTES];
-    memcpy(msg, "head", 4);
-    uint64_t u = (uint64_t)seq;
-    for (int i = 0; i < 8; i++)
-        msg[4 + i] = (unsigned char)(u >> (56 - 8 * i));
-    memcpy(msg + 12, hash, FM_AUDIT_HASH_BYTES);
-    crypto_generichash(mac, FM_AUDIT_HASH_BYTES, msg, sizeof msg, key, FM_AUDIT_KEY_BYTES);
 }
 
 void fm_audit_hex(const unsigned char *bytes, size_t n, char *out) {
@@ -471,7 +370,6 @@ static int hex_digit(char c) {
 }
 
 int fm_audit_unhex(const char *text, unsigned char *bytes, size_t n) {
-    if (!text) return -1;
     for (size_t i = 0; i < n; i++) {
         int hi = hex_digit(text[2 * i]);
         if (hi < 0) return -1;
@@ -479,7 +377,7 @@ int fm_audit_unhex(const char *text, unsigned char *bytes, size_t n) {
         if (lo < 0) return -1;
         bytes[i] = (unsigned char)(hi << 4 | lo);
     }
-    return text[2 * n] == '\0' ? 0 : -1;
+    return 0;
 }
 
 /* Writes v as exactly width decimal digits (v >= 0). */
@@ -534,25 +432,4 @@ void fm_audit_time_now(char out[FM_AUDIT_TIME_SIZE]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     fm_audit_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, out);
-}
-
-static const char *column_text(sqlite3_stmt *s, int col) {
-    return (const char *)sqlite3_column_text(s, col);
-}
-
-void fm_audit_row_read(sqlite3_stmt *s, fm_audit_row_t *row, const char **prev, const char **hash) {
-    row->seq = sqlite3_column_int64(s, FM_AUDIT_COL_SEQ);
-    row->time = column_text(s, FM_AUDIT_COL_TIME);
-    row->key_id = column_text(s, FM_AUDIT_COL_KEY_ID);
-    row->role = column_text(s, FM_AUDIT_COL_ROLE);
-    row->action = column_text(s, FM_AUDIT_COL_ACTION);
-    row->model = column_text(s, FM_AUDIT_COL_MODEL);
-    row->version = sqlite3_column_int64(s, FM_AUDIT_COL_VERSION);
-    row->request_id = column_text(s, FM_AUDIT_COL_REQUEST_ID);
-    row->status = sqlite3_column_int64(s, FM_AUDIT_COL_STATUS);
-    row->input_digest = column_text(s, FM_AUDIT_COL_INPUT_DIGEST);
-    row->output = column_text(s, FM_AUDIT_COL_OUTPUT);
-    row->detail = column_text(s, FM_AUDIT_COL_DETAIL);
-    *prev = column_text(s, FM_AUDIT_COL_PREV);
-    *hash = column_text(s, FM_AUDIT_COL_HASH);
 }

@@ -1,15 +1,25 @@
 /*
- * The audit log's writer: fm_audit_open/close/append. Appenders copy their entry into one
- * allocation and link it onto a queue; one writer thread takes everything queued at once and
- * commits it as one group: BEGIN IMMEDIATE, read the head (the last seq and hash, whichever
- * process wrote them), give each entry the next seq and its chained hash, INSERT them, UPDATE the
- * head and its MAC, COMMIT with synchronous=FULL (one fsync of the WAL for the whole group). Only
- * then are the callbacks called, with the group's result, so that concurrent requests share one
- * fsync and none is answered before its entry is durable.
+ * The audit log's writer: fm_audit_open/close/append. Appenders format their entry's canonical
+ * text (all but its seq) into a recycled buffer and link it onto a queue; one writer thread takes
+ * everything queued at once and writes it as one group:
  *
- * Because the head is read inside the write transaction, another process appending to the same
- * log between two groups (a CLI command while the server runs) cannot fork the chain, and a group
- * that fails leaves nothing behind: the next one starts again from what the database holds.
+ *   flock(audit.log, LOCK_EX); if the log's size is not what this writer left, another process
+ *   appended: re-read the head and check the log from there (resync); number and chain the
+ *   entries; ONE write of all their lines (O_APPEND); ONE fdatasync; pwrite the next head slot;
+ *   unlock; then the callbacks, with the group's result.
+ *
+ * So concurrent requests share one fsync, none is answered before its entry is durable, and a CLI
+ * command appending while a server runs cannot fork the chain. A group that fails is cut off the
+ * log again (ftruncate to where it began); should even that fail, the next group resyncs.
+ *
+ * The head slots alternate, so a torn slot write leaves the other, one group older, intact. They
+ * are not fsync'ed per group: an entry beyond the head that chains is as valid as one before it
+ * (a crash between the log's fsync and the head's write leaves exactly that), and the writer
+ * advances the head over such entries when it opens. Once the writer has been idle for
+ * HEAD_SYNC_IDLE_MS, at least every HEAD_SYNC_EVERY_MS while busy, and at close, both slots get
+ * the current head and the head file is fsync'ed: then neither slot lags, so garbling one cannot
+ * uncover entries to delete. A final line without its newline (a crash mid-write; never
+ * acknowledged, since its fsync had not returned) is cut away by resync.
  *
  * ASYNC mode calls the callback at append time and lets entries gather for up to
  * ASYNC_GATHER_MS before committing them, so the commit follows within 100 ms while busy servers
@@ -17,20 +27,27 @@
  * head of the queue and are retried after a pause; only at close are they given up (counted in
  * fm_audit_stats' lost).
  *
- * Strings are stored as valid UTF-8 (invalid bytes become U+FFFD) so that every export is valid
- * JSON; an entry is immutable once queued.
+ * The appenders are the server's request threads, so an append costs little: the text is
+ * formatted once (ASCII copied in runs, the UTF-8 cleaning only where a byte >= 0x80 appears),
+ * buffers come from a free list the writer refills, and the writer's condition variable is
+ * signalled only when it waits for work.
  */
 #include "security/audit_internal.h"
 
 #include "core/digest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* An ASYNC group gathers this long after its first entry before it commits. */
 #define ASYNC_GATHER_MS 40
@@ -42,65 +59,65 @@
 #define FIELD_MAX (1 << 20)
 /* Pause after a failed group before retrying ASYNC entries. */
 #define RETRY_PAUSE_MS 100
+/* Both head slots are written and fsync'ed once the writer has been idle this long... */
+#define HEAD_SYNC_IDLE_MS 50
+/* ... and at least this often while it is busy. */
+#define HEAD_SYNC_EVERY_MS 1000
+/* Entries whose text fits this many bytes (nearly all) live in recycled buffers. */
+#define SLOT_TEXT 1024
+/* Recycled buffers kept at most (about 4 MiB). */
+#define FREE_SLOTS_MAX 4096
+/* An entry is formatted on the appender's stack first when it fits. */
+#define STACK_TEXT 8192
 
-enum {
-    SQL_BEGIN,
-    SQL_COMMIT,
-    SQL_ROLLBACK,
-    SQL_HEAD,
-    SQL_INSERT,
-    SQL_UPDATE_HEAD,
-    SQL_LAST,
-    SQL_COUNT
-};
-
-static const char *const statement_sql[SQL_COUNT] = {
-    [SQL_BEGIN] = "BEGIN IMMEDIATE",
-    [SQL_COMMIT] = "COMMIT",
-    [SQL_ROLLBACK] = "ROLLBACK",
-    [SQL_HEAD] = "SELECT seq, hash, mac FROM head WHERE id = 1",
-    [SQL_INSERT] = "INSERT INTO entries(" FM_AUDIT_COLUMNS ") "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    [SQL_UPDATE_HEAD] = "UPDATE head SET seq = ?1, hash = ?2, mac = ?3 WHERE id = 1",
-    [SQL_LAST] = "SELECT " FM_AUDIT_COLUMNS " FROM entries ORDER BY seq DESC LIMIT 1",
-};
-
-/* A queued entry: the strings of row point into data. */
+/* A queued entry. */
 typedef struct pending {
     struct pending *next;
     fm_audit_done_fn done;
     void *ctx;
     fm_error_t *err_out;    /* fm_audit_append_sync's error, filled before done runs */
     int after_commit;       /* done runs after the commit (else it ran at append) */
-    struct timespec queued; /* CLOCK_MONOTONIC */
-    fm_audit_row_t row;
-    char time[FM_AUDIT_TIME_SIZE];
-    char data[];
+    int recycle;            /* a SLOT_TEXT buffer, returned to the free list when done */
+    struct timespec queued; /* CLOCK_MONOTONIC; ASYNC mode only */
+    size_t len;
+    char text[]; /* the canonical text after seq, without the brace (fm_audit_format_fields) */
 } pending_t;
+
+/* What the writer thread is doing, so that appenders signal it only when it waits for them. */
+enum { WRITER_BUSY, WRITER_IDLE, WRITER_GATHERING };
 
 struct fm_audit {
     fm_audit_paths_t paths;
     unsigned char key[FM_AUDIT_KEY_BYTES];
     fm_audit_durability_t durability;
-    sqlite3 *db; /* used by fm_audit_open, then by the writer thread alone */
-    sqlite3_stmt *stmt[SQL_COUNT];
+    int log_fd;  /* audit.log, O_RDWR | O_APPEND */
+    int head_fd; /* audit.head */
 
-    pthread_mutex_t lock; /* guards everything below down to stats */
+    pthread_mutex_t lock; /* guards everything below down to free_count */
     pthread_cond_t work;  /* the writer waits for entries or stopping */
     pthread_cond_t room;  /* appenders wait for the queue to shrink */
     pending_t *first, *last;
     size_t queued;
     size_t waiting; /* queued entries whose callback waits for the commit */
+    int writer_state;
     int stopping;
     fm_audit_stats_t stats;
+    pending_t *free_slots; /* recycled SLOT_TEXT buffers */
+    size_t free_count;
 
     pthread_t writer;
     int writer_started;
 
-    /* The writer thread's own state. It caches no last seq or hash: the head, read inside each
-     * write transaction, is the chain state, so neither another process's appends nor a failed
-     * group can leave a stale copy behind. */
-    fm_buf_t text; /* canonical text of the entry being hashed */
+    /* The writer thread's own state (fm_audit_open's before the thread starts). All of it is
+     * checked against the files under the lock before each group: log_size against the log's
+     * size, and on any difference everything is read again from the files (resync). */
+    int64_t log_size;    /* the log's size after this writer's last group; -1: unknown */
+    fm_audit_head_t tip; /* the last entry: seq, the log's length after it, its hash */
+    int next_slot;       /* the head slot the next group writes */
+    int head_behind;     /* a slot or the disk lags behind tip */
+    struct timespec head_synced;
+    fm_buf_t group;   /* the lines of the group being written */
+    fm_buf_t scratch; /* a line read back from the log */
 };
 
 /* ---- time helpers ---- */
@@ -118,294 +135,374 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
-/* ---- UTF-8 ---- */
+/* ---- the files ---- */
 
-/* The length of the valid UTF-8 sequence at p (1 to 4), or 0 when the byte there starts none. */
-static size_t utf8_sequence(const unsigned char *p) {
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+/* FM_EDATA for a log the writer must not append to until someone has looked at it. */
+static int tampered(fm_audit_t *a, fm_error_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int tampered(fm_audit_t *a, fm_error_t *err, const char *fmt, ...) {
+    char what[FM_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return fm_error_set(err, FM_EDATA,
+                        "%s: the log has been tampered with or damaged: %s (finmaas audit verify "
+                        "names the first bad entry)",
+                        a->paths.log, what);
+}
+
+static int write_all(int fd, const char *data, size_t n, const char *path, fm_error_t *err) {
+    while (n) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return fm_error_set(err, FM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        data += w;
+        n -= (size_t)w;
     }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
+    return FM_OK;
+}
+
+/* Writes tip into a head slot. */
+static int write_slot(fm_audit_t *a, int slot, fm_error_t *err) {
+    unsigned char bytes[FM_AUDIT_SLOT_BYTES];
+    fm_audit_slot_encode(a->key, &a->tip, bytes);
+    size_t put = 0;
+    while (put < sizeof bytes) {
+        ssize_t w = pwrite(a->head_fd, bytes + put, sizeof bytes - put,
+                           (off_t)slot * FM_AUDIT_SLOT_BYTES + (off_t)put);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return fm_error_set(err, FM_EIO, "%s: cannot write: %s", a->paths.head,
+                                w < 0 ? strerror(errno) : "nothing written");
+        put += (size_t)w;
     }
-    return 0;
+    return FM_OK;
 }
 
-/* Bytes needed for s once each invalid byte is replaced by U+FFFD (3 bytes), without the NUL.
- * The NUL ends every check early, so no read goes past the string. */
-static size_t utf8_clean_length(const char *s) {
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t k = utf8_sequence(p);
-        n += k ? k : 3;
-        p += k ? k : 1;
-    }
-    return n;
-}
-
-/* Copies s with invalid bytes replaced; returns the end (after the NUL written there). */
-static char *utf8_clean_copy(char *dst, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t k = utf8_sequence(p);
-        if (k) {
-            memcpy(dst, p, k);
-            dst += k;
-            p += k;
-        } else {
-            memcpy(dst, "\xef\xbf\xbd", 3);
-            dst += 3;
-            p++;
-        }
-    }
-    *dst++ = '\0';
-    return dst;
-}
-
-/* ---- statements ---- */
-
-static sqlite3_stmt *statement(fm_audit_t *a, int which) {
-    sqlite3_stmt *s = a->stmt[which];
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
-}
-
-static int run_done(fm_audit_t *a, sqlite3_stmt *s, const char *what, fm_error_t *err) {
-    int src = sqlite3_step(s);
-    while (src == SQLITE_ROW)
-        src = sqlite3_step(s);
-    int rc = src == SQLITE_DONE ? FM_OK : fm_audit_db_error(a->db, a->paths.db, src, what, err);
-    sqlite3_reset(s);
-    return rc;
-}
-
-static void bind_text(sqlite3_stmt *s, int index, const char *text) {
-    if (text)
-        sqlite3_bind_text(s, index, text, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, index);
-}
-
-/*
- * Reads the head row (the statement is left reset) and checks its MAC, giving the last seq and
- * hash. FM_EDATA when the head is missing, malformed or its MAC does not match.
- */
-static int read_head(fm_audit_t *a, int64_t *seq, unsigned char *hash, fm_error_t *err) {
-    sqlite3_stmt *s = statement(a, SQL_HEAD);
-    int src = sqlite3_step(s);
-    int rc = FM_OK;
-    if (src == SQLITE_ROW) {
-        unsigned char mac[FM_AUDIT_HASH_BYTES], want[FM_AUDIT_HASH_BYTES];
-        *seq = sqlite3_column_int64(s, 0);
-        if (sqlite3_column_type(s, 0) != SQLITE_INTEGER ||
-            fm_audit_unhex((const char *)sqlite3_column_text(s, 1), hash, FM_AUDIT_HASH_BYTES) ||
-            fm_audit_unhex((const char *)sqlite3_column_text(s, 2), mac, sizeof mac)) {
-            rc = fm_error_set(err, FM_EDATA,
-                              "%s: the log has been tampered with or damaged: the head row is "
-                              "malformed (finmaas audit verify names the first bad entry)",
-                              a->paths.db);
-        } else {
-            fm_audit_head_mac(a->key, *seq, hash, want);
-            if (sodium_memcmp(mac, want, sizeof mac) != 0)
-                rc = fm_error_set(err, FM_EDATA,
-                                  "%s: the log has been tampered with or damaged: the head (seq "
-                                  "%lld) does not carry a valid MAC (edited head, or audit.key is "
-                                  "not this log's key)",
-                                  a->paths.db, (long long)*seq);
-        }
-    } else if (src == SQLITE_DONE) {
-        rc = fm_error_set(err, FM_EDATA,
-                          "%s: the log has been tampered with or damaged: the head row is missing",
-                          a->paths.db);
-    } else {
-        rc = fm_audit_db_error(a->db, a->paths.db, src, "cannot read the head", err);
-    }
-    sqlite3_reset(s);
-    return rc;
-}
-
-/*
- * At open: the head must be valid and agree with the last entry, whose own hash must match its
- * contents. Read in one snapshot, so a concurrent writer in another process cannot make them
- * disagree.
- */
-static int check_head(fm_audit_t *a, fm_error_t *err) {
-    int src = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
-    if (src != SQLITE_OK)
-        return fm_audit_db_error(a->db, a->paths.db, src, "cannot start a transaction", err);
-    int64_t seq = 0;
-    unsigned char hash[FM_AUDIT_HASH_BYTES];
-    int rc = read_head(a, &seq, hash, err);
-    char problem[160] = "";
+/* Both slots get tip, then the head file is fsync'ed. The slot written first is the one the
+ * next group would have written, so at every moment one slot holds a complete head. */
+static int sync_head(fm_audit_t *a, fm_error_t *err) {
+    int rc = write_slot(a, a->next_slot, err);
+    if (!rc) rc = write_slot(a, a->next_slot ^ 1, err);
+    if (!rc && fdatasync(a->head_fd) != 0)
+        rc = fm_error_set(err, FM_EIO, "%s: cannot sync: %s", a->paths.head, strerror(errno));
     if (!rc) {
-        sqlite3_stmt *s = statement(a, SQL_LAST);
-        src = sqlite3_step(s);
-        if (src == SQLITE_ROW) {
-            fm_audit_row_t row;
-            const char *prev_hex, *hash_hex;
-            unsigned char prev[FM_AUDIT_HASH_BYTES], stored[FM_AUDIT_HASH_BYTES];
-            unsigned char computed[FM_AUDIT_HASH_BYTES];
-            fm_audit_row_read(s, &row, &prev_hex, &hash_hex);
-            fm_buf_reset(&a->text);
-            if (row.seq != seq)
-                snprintf(problem, sizeof problem, "the head says seq %lld, the last entry is %lld",
-                         (long long)seq, (long long)row.seq);
-            else if (fm_audit_unhex(prev_hex, prev, sizeof prev) ||
-                     fm_audit_unhex(hash_hex, stored, sizeof stored) ||
-                     sodium_memcmp(stored, hash, sizeof hash) != 0)
-                snprintf(problem, sizeof problem, "the hash of seq %lld differs from the head's",
-                         (long long)seq);
-            else if (fm_audit_canonical(&a->text, &row))
-                rc = fm_error_set(err, FM_ENOMEM, "%s: out of memory", a->paths.db);
-            else {
-                fm_audit_entry_hash(a->key, prev, a->text.data, a->text.len, computed);
-                if (sodium_memcmp(computed, stored, sizeof stored) != 0)
-                    snprintf(problem, sizeof problem,
-                             "the hash of seq %lld does not match its contents", (long long)seq);
-            }
-        } else if (src == SQLITE_DONE) {
-            unsigned char zero[FM_AUDIT_HASH_BYTES] = {0};
-            if (seq != 0 || sodium_memcmp(hash, zero, sizeof zero) != 0)
-                snprintf(problem, sizeof problem, "the head says seq %lld but there are no entries",
-                         (long long)seq);
-        } else {
-            rc = fm_audit_db_error(a->db, a->paths.db, src, "cannot read the last entry", err);
-        }
-        sqlite3_reset(s);
+        a->head_behind = 0;
+        clock_gettime(CLOCK_MONOTONIC, &a->head_synced);
     }
-    sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
-    if (!rc && problem[0])
-        rc = fm_error_set(err, FM_EDATA,
-                          "%s: the log has been tampered with or damaged: %s (finmaas audit "
-                          "verify names the first bad entry)",
-                          a->paths.db, problem);
+    return rc;
+}
+
+/*
+ * Reads the chain's state from the files, under the exclusive lock, when this writer does not
+ * know it (at open) or another process has appended since its last group: the head (the valid
+ * slot with the larger seq) must point at the end of an entry whose seq and hash it records and
+ * whose hash matches its contents; complete lines beyond it must chain on (a process died between
+ * its fsync and its head write: the head is advanced over them); a final line without its newline
+ * is cut away. Anything else there is tampering: FM_EDATA, and the log stays as it is.
+ */
+static int resync(fm_audit_t *a, int64_t size, fm_error_t *err) {
+    a->log_size = -1;
+    unsigned char bytes[FM_AUDIT_HEAD_BYTES];
+    ssize_t n = fm_audit_read_head_bytes(a->head_fd, bytes);
+    if (n < 0)
+        return fm_error_set(err, FM_EIO, "%s: cannot read: %s", a->paths.head, strerror(errno));
+    fm_audit_slots_t slots;
+    fm_audit_slots_decode(a->key, bytes, (size_t)n, &slots);
+    if (slots.best < 0) {
+        if (n == 0 && size == 0) {
+            /* A new log: the head is written before the first entry. */
+            memset(&a->tip, 0, sizeof a->tip);
+            a->next_slot = 0;
+            int rc = sync_head(a, err);
+            if (rc) return rc;
+            fm_audit_fsync_directory(a->paths.log);
+            a->log_size = 0;
+            return FM_OK;
+        }
+        if (n == 0)
+            return tampered(a, err, "%s is empty or missing while the log holds %lld bytes",
+                            a->paths.head, (long long)size);
+        return tampered(a, err,
+                        "neither head slot carries a valid MAC (edited head, or audit.key is not "
+                        "this log's key)");
+    }
+    fm_audit_head_t head = slots.slot[slots.best];
+    if (head.length > size)
+        return tampered(a, err,
+                        "the head ends the log at seq %lld, byte %lld, but it has %lld bytes "
+                        "(entries deleted at the end)",
+                        (long long)head.seq, (long long)head.length, (long long)size);
+    if (head.seq == 0 && head.length != 0)
+        return tampered(a, err, "the head says seq 0 but ends at byte %lld",
+                        (long long)head.length);
+    if (head.seq > 0) {
+        int64_t start = 0;
+        int rc = fm_audit_read_line_before(a->log_fd, a->paths.log, head.length, &a->scratch,
+                                           &start, err);
+        if (rc == FM_EDATA)
+            return tampered(a, err, "no entry ends where the head says seq %lld ends (byte %lld)",
+                            (long long)head.seq, (long long)head.length);
+        if (rc) return rc;
+        fm_audit_line_t line;
+        unsigned char computed[FM_AUDIT_HASH_BYTES];
+        const char *why = fm_audit_line_parse(a->scratch.data, a->scratch.len, &line);
+        if (why)
+            return tampered(a, err, "the entry the head points to (seq %lld) is malformed: %s",
+                            (long long)head.seq, why);
+        if (line.seq != head.seq)
+            return tampered(a, err, "the head says seq %lld, the entry it points to is seq %lld",
+                            (long long)head.seq, (long long)line.seq);
+        if (sodium_memcmp(line.hash, head.hash, FM_AUDIT_HASH_BYTES) != 0)
+            return tampered(a, err, "the hash of seq %lld differs from the head's",
+                            (long long)head.seq);
+        fm_audit_line_hash(a->key, line.prev, &line, computed);
+        if (sodium_memcmp(computed, line.hash, FM_AUDIT_HASH_BYTES) != 0)
+            return tampered(a, err, "the hash of seq %lld does not match its contents",
+                            (long long)head.seq);
+    }
+    a->tip = head;
+    fm_audit_reader_t r;
+    fm_audit_reader_init(&r, a->log_fd, a->paths.log, head.length, size);
+    const char *text;
+    size_t len;
+    int64_t at = head.length;
+    int rc, beyond = 0;
+    while ((rc = fm_audit_reader_next(&r, &text, &len, &at, err)) == 1) {
+        fm_audit_line_t line;
+        unsigned char computed[FM_AUDIT_HASH_BYTES];
+        const char *why = fm_audit_line_parse(text, len, &line);
+        if (why) {
+            rc = tampered(a, err,
+                          "the line after seq %lld (byte %lld), beyond the head, is not an "
+                          "entry: %s",
+                          (long long)a->tip.seq, (long long)at, why);
+            break;
+        }
+        fm_audit_line_hash(a->key, a->tip.hash, &line, computed);
+        if (line.seq != a->tip.seq + 1 ||
+            sodium_memcmp(line.prev, a->tip.hash, FM_AUDIT_HASH_BYTES) != 0 ||
+            sodium_memcmp(computed, line.hash, FM_AUDIT_HASH_BYTES) != 0) {
+            rc = tampered(a, err,
+                          "seq %lld (byte %lld), beyond the head, does not chain on seq "
+                          "%lld (an inserted entry)",
+                          (long long)line.seq, (long long)at, (long long)a->tip.seq);
+            break;
+        }
+        a->tip.seq = line.seq;
+        a->tip.length = at + (int64_t)len + 1;
+        memcpy(a->tip.hash, line.hash, FM_AUDIT_HASH_BYTES);
+        beyond = 1;
+    }
+    fm_audit_reader_free(&r);
+    if (rc < 0) return rc;
+    if (at < size && ftruncate(a->log_fd, (off_t)at) != 0)
+        return fm_error_set(err, FM_EIO, "%s: cannot cut the line torn at byte %lld: %s",
+                            a->paths.log, (long long)at, strerror(errno));
+    a->next_slot = slots.best ^ 1;
+    a->head_behind = 0;
+    if (beyond) {
+        rc = sync_head(a, err);
+        if (rc) return rc;
+    }
+    a->log_size = at;
+    return FM_OK;
+}
+
+/* Takes the lock and resyncs when the log is not as this writer left it. */
+static int lock_and_check(fm_audit_t *a, fm_error_t *err) {
+    int rc = fm_audit_lock(a->log_fd, LOCK_EX, a->paths.log, err);
+    if (rc) return rc;
+    struct stat st;
+    if (fstat(a->log_fd, &st) != 0)
+        rc = fm_error_set(err, FM_EIO, "%s: cannot stat: %s", a->paths.log, strerror(errno));
+    else if ((int64_t)st.st_size != a->log_size)
+        rc = resync(a, (int64_t)st.st_size, err);
+    if (rc) fm_audit_unlock(a->log_fd);
     return rc;
 }
 
 /* ---- the group commit ---- */
 
-static int insert_entry(fm_audit_t *a, const fm_audit_row_t *row, const char *prev_hex,
-                        const char *hash_hex, fm_error_t *err) {
-    sqlite3_stmt *s = statement(a, SQL_INSERT);
-    sqlite3_bind_int64(s, 1 + FM_AUDIT_COL_SEQ, row->seq);
-    bind_text(s, 1 + FM_AUDIT_COL_TIME, row->time);
-    bind_text(s, 1 + FM_AUDIT_COL_KEY_ID, row->key_id);
-    bind_text(s, 1 + FM_AUDIT_COL_ROLE, row->role);
-    bind_text(s, 1 + FM_AUDIT_COL_ACTION, row->action);
-    bind_text(s, 1 + FM_AUDIT_COL_MODEL, row->model);
-    sqlite3_bind_int64(s, 1 + FM_AUDIT_COL_VERSION, row->version);
-    bind_text(s, 1 + FM_AUDIT_COL_REQUEST_ID, row->request_id);
-    sqlite3_bind_int64(s, 1 + FM_AUDIT_COL_STATUS, row->status);
-    bind_text(s, 1 + FM_AUDIT_COL_INPUT_DIGEST, row->input_digest);
-    bind_text(s, 1 + FM_AUDIT_COL_OUTPUT, row->output);
-    bind_text(s, 1 + FM_AUDIT_COL_DETAIL, row->detail);
-    bind_text(s, 1 + FM_AUDIT_COL_PREV, prev_hex);
-    bind_text(s, 1 + FM_AUDIT_COL_HASH, hash_hex);
-    int src = sqlite3_step(s);
-    int rc = FM_OK;
-    if ((src & 0xff) == SQLITE_CONSTRAINT)
-        rc = fm_error_set(err, FM_EDATA,
-                          "%s: the log has been tampered with or damaged: entry seq %lld already "
-                          "exists beyond the head",
-                          a->paths.db, (long long)row->seq);
-    else if (src != SQLITE_DONE)
-        rc = fm_audit_db_error(a->db, a->paths.db, src, "cannot insert an entry", err);
-    sqlite3_reset(s);
-    return rc;
+/* Writes "{\"seq\":" and seq; returns the length. */
+static size_t seq_prefix(char *out, int64_t seq) {
+    memcpy(out, FM_AUDIT_LINE_START, sizeof FM_AUDIT_LINE_START - 1);
+    char *d = out + sizeof FM_AUDIT_LINE_START - 1;
+    char digits[24];
+    int n = 0;
+    uint64_t u = (uint64_t)seq;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *d++ = digits[--n];
+    return (size_t)(d - out);
 }
 
-/*
- * Commits the group as one transaction, numbering and chaining its entries after the head read
- * inside that transaction. On failure everything is rolled back: the next group starts again from
- * the head as the database holds it.
- */
-static int commit_group(fm_audit_t *a, pending_t *group, fm_error_t *err) {
-    int rc = run_done(a, statement(a, SQL_BEGIN), "cannot start a transaction", err);
-    if (rc) return rc;
-    int64_t seq = 0;
-    unsigned char hash[FM_AUDIT_HASH_BYTES];
-    rc = read_head(a, &seq, hash, err);
-    char prev_hex[FM_AUDIT_HASH_HEX], hash_hex[FM_AUDIT_HASH_HEX];
-    for (pending_t *p = group; p && !rc; p = p->next) {
-        p->row.seq = ++seq;
-        fm_buf_reset(&a->text);
-        if (fm_audit_canonical(&a->text, &p->row)) {
-            rc = fm_error_set(err, FM_ENOMEM, "%s: out of memory", a->paths.db);
-            break;
-        }
-        unsigned char prev[FM_AUDIT_HASH_BYTES];
-        memcpy(prev, hash, sizeof prev);
-        fm_audit_entry_hash(a->key, prev, a->text.data, a->text.len, hash);
-        fm_audit_hex(prev, sizeof prev, prev_hex);
-        fm_audit_hex(hash, sizeof hash, hash_hex);
-        rc = insert_entry(a, &p->row, prev_hex, hash_hex, err);
+/* Numbers and chains the group's entries into a->group, one line each. */
+static int build_group(fm_audit_t *a, pending_t *group, fm_audit_head_t *next, fm_error_t *err) {
+    fm_buf_reset(&a->group);
+    *next = a->tip;
+    for (pending_t *p = group; p; p = p->next) {
+        char prefix[32];
+        size_t n = seq_prefix(prefix, ++next->seq);
+        size_t line_len = n + p->len + FM_AUDIT_SUFFIX_BYTES + 1;
+        if (fm_buf_reserve(&a->group, line_len))
+            return fm_error_set(err, FM_ENOMEM, "%s: out of memory", a->paths.log);
+        char *line = a->group.data + a->group.len;
+        memcpy(line, prefix, n);
+        memcpy(line + n, p->text, p->len);
+        unsigned char hash[FM_AUDIT_HASH_BYTES];
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, a->key, FM_AUDIT_KEY_BYTES, FM_AUDIT_HASH_BYTES);
+        crypto_generichash_update(&st, next->hash, FM_AUDIT_HASH_BYTES);
+        crypto_generichash_update(&st, (const unsigned char *)line, n + p->len);
+        crypto_generichash_update(&st, (const unsigned char *)"}", 1);
+        crypto_generichash_final(&st, hash, FM_AUDIT_HASH_BYTES);
+        char *s = line + n + p->len;
+        memcpy(s, ",\"prev\":\"", 9);
+        fm_audit_hex(next->hash, FM_AUDIT_HASH_BYTES, s + 9);
+        memcpy(s + 73, "\",\"hash\":\"", 10);
+        fm_audit_hex(hash, FM_AUDIT_HASH_BYTES, s + 83);
+        memcpy(s + 147, "\"}\n", 3);
+        a->group.len += line_len;
+        memcpy(next->hash, hash, FM_AUDIT_HASH_BYTES);
     }
-    if (!rc) {
-        unsigned char mac[FM_AUDIT_HASH_BYTES];
-        char mac_hex[FM_AUDIT_HASH_HEX];
-        fm_audit_head_mac(a->key, seq, hash, mac);
-        fm_audit_hex(mac, sizeof mac, mac_hex);
-        sqlite3_stmt *s = statement(a, SQL_UPDATE_HEAD);
-        sqlite3_bind_int64(s, 1, seq);
-        bind_text(s, 2, hash_hex);
-        bind_text(s, 3, mac_hex);
-        rc = run_done(a, s, "cannot update the head", err);
-        if (!rc && sqlite3_changes(a->db) != 1)
-            rc = fm_error_set(err, FM_EDATA,
-                              "%s: the log has been tampered with or damaged: the head row is "
-                              "missing",
-                              a->paths.db);
-    }
-    if (!rc) rc = run_done(a, statement(a, SQL_COMMIT), "cannot commit", err);
-    if (rc) {
-        if (!sqlite3_get_autocommit(a->db))
-            run_done(a, statement(a, SQL_ROLLBACK), "cannot roll back", NULL);
-        return rc;
-    }
+    next->length = a->log_size + (int64_t)a->group.len;
     return FM_OK;
 }
 
 /*
- * Runs the callbacks of a committed (or failed) group and frees its entries. Failed entries that
- * were already acknowledged (ASYNC) are returned, in order, to be queued again unless giving up.
+ * Commits the group: under the lock, numbered after the log's last entry, one write, one
+ * fdatasync, one head slot. On failure nothing of the group stays in the log.
+ */
+static int commit_group(fm_audit_t *a, pending_t *group, fm_error_t *err) {
+    int rc = lock_and_check(a, err);
+    if (rc) return rc;
+    fm_audit_head_t next;
+    rc = build_group(a, group, &next, err);
+    if (!rc) rc = write_all(a->log_fd, a->group.data, a->group.len, a->paths.log, err);
+    if (!rc && fdatasync(a->log_fd) != 0)
+        rc = fm_error_set(err, FM_EIO, "%s: cannot sync: %s", a->paths.log, strerror(errno));
+    if (rc) {
+        /* Cut the log back; should that fail too, the next group resyncs, keeping whole entries
+         * that chain (their callbacks said failure: the log over-reports, never under-reports)
+         * and cutting a torn line. */
+        if (ftruncate(a->log_fd, (off_t)a->log_size) != 0) a->log_size = -1;
+        fm_audit_unlock(a->log_fd);
+        return rc;
+    }
+    a->tip = next;
+    a->log_size = next.length;
+    /* The head is not needed for durability: a failed slot write only leaves it behind. */
+    if (write_slot(a, a->next_slot, NULL) == 0) a->next_slot ^= 1;
+    a->head_behind = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (seconds_between(&a->head_synced, &now) * 1000 >= HEAD_SYNC_EVERY_MS) sync_head(a, NULL);
+    fm_audit_unlock(a->log_fd);
+    return FM_OK;
+}
+
+/* Brings both head slots up to date and fsyncs them, unless another process appended since. */
+static void settle_head(fm_audit_t *a) {
+    if (!a->head_behind || a->log_size < 0) return;
+    if (fm_audit_lock(a->log_fd, LOCK_EX, a->paths.log, NULL)) return;
+    struct stat st;
+    if (fstat(a->log_fd, &st) == 0 && (int64_t)st.st_size == a->log_size) sync_head(a, NULL);
+    fm_audit_unlock(a->log_fd);
+}
+
+/* Returns SLOT_TEXT buffers to the free list (lock held); the rest are freed by the caller. */
+static pending_t *recycle(fm_audit_t *a, pending_t *list) {
+    pending_t *rest = NULL;
+    while (list) {
+        pending_t *p = list;
+        list = p->next;
+        if (p->recycle && a->free_count < FREE_SLOTS_MAX) {
+            p->next = a->free_slots;
+            a->free_slots = p;
+            a->free_count++;
+        } else {
+            p->next = rest;
+            rest = p;
+        }
+    }
+    return rest;
+}
+
+static void free_list(pending_t *p) {
+    while (p) {
+        pending_t *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+/*
+ * Runs the callbacks of a committed (or failed) group. Failed entries that were already
+ * acknowledged (ASYNC) are returned in *retry, in order, to be queued again unless giving up;
+ * the others are returned as the function's result, to be recycled.
  */
 static pending_t *finish_group(pending_t *group, int rc, const fm_error_t *err, int give_up,
-                               size_t *lost) {
-    pending_t *retry = NULL, **tail = &retry;
+                               size_t *lost, pending_t **retry) {
+    pending_t *done_list = NULL, **tail = retry;
+    *retry = NULL;
     *lost = 0;
     while (group) {
         pending_t *p = group;
         group = p->next;
+        p->next = NULL;
         if (p->after_commit) {
             if (p->err_out && rc) *p->err_out = *err;
             if (p->done) p->done(p->ctx, rc);
-            free(p);
         } else if (rc && !give_up) {
-            p->next = NULL;
             *tail = p;
             tail = &p->next;
+            continue;
         } else {
             *lost += rc != 0;
-            free(p);
         }
+        p->next = done_list;
+        done_list = p;
     }
-    return retry;
+    return done_list;
 }
 
 /* In ASYNC mode, waits (lock held) until the group's gathering time is over. */
 static void gather(fm_audit_t *a) {
     struct timespec deadline = a->first->queued;
     timespec_add_ms(&deadline, ASYNC_GATHER_MS);
+    a->writer_state = WRITER_GATHERING;
     while (!a->stopping && a->waiting == 0 && a->queued < ASYNC_GATHER_MAX) {
         if (pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT) break;
     }
+    a->writer_state = WRITER_BUSY;
+}
+
+/* Waits (lock held) for entries or stopping; settles the head once idle long enough. */
+static void wait_for_work(fm_audit_t *a) {
+    while (!a->first && !a->stopping) {
+        a->writer_state = WRITER_IDLE;
+        if (a->head_behind) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            timespec_add_ms(&deadline, HEAD_SYNC_IDLE_MS);
+            int timed_out = pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT;
+            a->writer_state = WRITER_BUSY;
+            if (timed_out && !a->first && !a->stopping) {
+                pthread_mutex_unlock(&a->lock);
+                settle_head(a);
+                a->head_behind = 0; /* tried; the next group sets it again */
+                pthread_mutex_lock(&a->lock);
+            }
+        } else {
+            pthread_cond_wait(&a->work, &a->lock);
+        }
+    }
+    a->writer_state = WRITER_BUSY;
 }
 
 static void *writer_main(void *arg) {
@@ -413,8 +510,7 @@ static void *writer_main(void *arg) {
     fm_error_t err;
     pthread_mutex_lock(&a->lock);
     for (;;) {
-        while (!a->first && !a->stopping)
-            pthread_cond_wait(&a->work, &a->lock);
+        wait_for_work(a);
         if (!a->first) break;
         if (a->durability == FM_AUDIT_ASYNC) gather(a);
         pending_t *group = a->first;
@@ -443,9 +539,11 @@ static void *writer_main(void *arg) {
         }
         pthread_mutex_unlock(&a->lock);
         size_t lost = 0;
-        pending_t *retry = finish_group(group, rc, &err, give_up, &lost);
+        pending_t *retry = NULL;
+        pending_t *finished = finish_group(group, rc, &err, give_up, &lost, &retry);
 
         pthread_mutex_lock(&a->lock);
+        pending_t *unwanted = recycle(a, finished);
         a->stats.lost += lost;
         if (retry) {
             /* Back at the head of the queue, ahead of what came meanwhile, keeping the order. */
@@ -464,8 +562,14 @@ static void *writer_main(void *arg) {
                    pthread_cond_timedwait(&a->work, &a->lock, &pause) != ETIMEDOUT) {
             }
         }
+        if (unwanted) {
+            pthread_mutex_unlock(&a->lock);
+            free_list(unwanted);
+            pthread_mutex_lock(&a->lock);
+        }
     }
     pthread_mutex_unlock(&a->lock);
+    settle_head(a);
     return NULL;
 }
 
@@ -491,11 +595,42 @@ static int make_home(const char *home, fm_error_t *err) {
     return FM_OK;
 }
 
+/* Opens (creating, mode 0600) one of the log's files for reading and writing. */
+static int open_file(const char *path, int flags, int *fd, fm_error_t *err) {
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
+    if (*fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return fm_error_set(err, FM_EDENIED, "%s: is a symbolic link (refused)", path);
+        return fm_error_set(err, FM_EIO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return fm_error_set(err, FM_EFORMAT, "%s: not a regular file", path);
+    return FM_OK;
+}
+
+/* Opens both files and checks them (resync) under the lock. */
+static int open_files(fm_audit_t *a, fm_error_t *err) {
+    int rc = open_file(a->paths.log, O_APPEND, &a->log_fd, err);
+    if (!rc) rc = open_file(a->paths.head, 0, &a->head_fd, err);
+    if (!rc) rc = fm_audit_lock(a->log_fd, LOCK_EX, a->paths.log, err);
+    if (rc) return rc;
+    struct stat st;
+    if (fstat(a->log_fd, &st) != 0)
+        rc = fm_error_set(err, FM_EIO, "%s: cannot stat: %s", a->paths.log, strerror(errno));
+    if (!rc) rc = fm_audit_check_start(a->log_fd, a->paths.log, (int64_t)st.st_size, err);
+    if (!rc) rc = resync(a, (int64_t)st.st_size, err);
+    fm_audit_unlock(a->log_fd);
+    return rc;
+}
+
 static void release(fm_audit_t *a) {
-    for (int i = 0; i < SQL_COUNT; i++)
-        sqlite3_finalize(a->stmt[i]);
-    sqlite3_close(a->db);
-    fm_buf_free(&a->text);
+    if (a->log_fd >= 0) close(a->log_fd);
+    if (a->head_fd >= 0) close(a->head_fd);
+    free_list(a->free_slots);
+    fm_buf_free(&a->group);
+    fm_buf_free(&a->scratch);
     sodium_memzero(a->key, sizeof a->key);
     free(a);
 }
@@ -510,22 +645,18 @@ int fm_audit_open(const char *home, fm_audit_durability_t durability, fm_audit_t
     fm_audit_t *a = calloc(1, sizeof *a);
     if (!a) return fm_error_set(err, FM_ENOMEM, "audit log: out of memory");
     a->durability = durability;
+    a->log_fd = a->head_fd = -1;
+    a->log_size = -1;
     int rc = fm_audit_paths_init(&a->paths, home, err);
     if (!rc) rc = make_home(home, err);
+    if (!rc) rc = fm_audit_check_legacy(&a->paths, err);
     if (!rc) rc = fm_audit_key_load(&a->paths, 1, a->key, err);
-    if (!rc) rc = fm_audit_db_open(&a->paths, 1, a->key, &a->db, err);
-    for (int i = 0; !rc && i < SQL_COUNT; i++) {
-        int src = sqlite3_prepare_v3(a->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                     &a->stmt[i], NULL);
-        if (src != SQLITE_OK)
-            rc = fm_error_set(err, fm_audit_status_of(src), "%s: not a finmaas audit log (%s)",
-                              a->paths.db, sqlite3_errmsg(a->db));
-    }
-    if (!rc) rc = check_head(a, err);
+    if (!rc) rc = open_files(a, err);
     if (rc) {
         release(a);
         return rc;
     }
+    clock_gettime(CLOCK_MONOTONIC, &a->head_synced);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -559,58 +690,76 @@ void fm_audit_close(fm_audit_t *a) {
     release(a);
 }
 
-/* Copies s (cleaned of invalid UTF-8) to *cursor and returns the copy, or NULL for NULL. */
-static const char *copy_field(char **cursor, const char *s) {
-    if (!s) return NULL;
-    char *start = *cursor;
-    *cursor = utf8_clean_copy(start, s);
-    return start;
-}
-
 /* Queues an entry. after_commit: the callback waits for the commit (else it runs here). */
 static int enqueue(fm_audit_t *a, const fm_audit_entry_t *e, fm_audit_done_fn done, void *ctx,
                    fm_error_t *err_out, int after_commit) {
     if (!a || !e || !e->action || !e->action[0]) return FM_EINVAL;
-    const char *key_id = e->key_id && e->key_id[0] ? e->key_id : "cli";
-    const char *fields[] = {key_id,        e->role,         e->action, e->model,
-                            e->request_id, e->input_digest, e->output, e->detail};
-    size_t bytes = 0;
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (!fields[i]) continue;
-        if (strnlen(fields[i], FIELD_MAX + 1) > FIELD_MAX) return FM_ELIMIT;
-        bytes += utf8_clean_length(fields[i]) + 1;
+    char time[FM_AUDIT_TIME_SIZE];
+    fm_audit_time_now(time);
+    fm_audit_fields_t f = {.time = time,
+                           .key_id = e->key_id && e->key_id[0] ? e->key_id : "cli",
+                           .role = e->role,
+                           .action = e->action,
+                           .model = e->model,
+                           .version = e->version,
+                           .request_id = e->request_id,
+                           .status = e->status,
+                           .input_digest = e->input_digest,
+                           .output = e->output,
+                           .detail = e->detail};
+    const char *strings[] = {f.key_id,     f.role,         f.action, f.model,
+                             f.request_id, f.input_digest, f.output, f.detail};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (strings[i] && strnlen(strings[i], FIELD_MAX + 1) > FIELD_MAX) return FM_ELIMIT;
+    char stack[STACK_TEXT];
+    size_t len = fm_audit_format_fields(stack, sizeof stack, &f);
+    pending_t *p = NULL;
+    if (!len) {
+        /* Larger than the stack buffer (rare): formatted straight into a buffer of the
+         * worst-case size. */
+        size_t bound = fm_audit_fields_bound(&f);
+        p = malloc(sizeof *p + bound);
+        if (!p) return FM_ENOMEM;
+        p->len = fm_audit_format_fields(p->text, bound, &f);
+        p->recycle = 0;
+        if (!p->len) { /* cannot happen: bound is the worst case */
+            free(p);
+            return FM_ELIMIT;
+        }
     }
-    pending_t *p = malloc(sizeof *p + bytes);
-    if (!p) return FM_ENOMEM;
+
+    pthread_mutex_lock(&a->lock);
+    if (!p && len <= SLOT_TEXT && a->free_slots) {
+        p = a->free_slots;
+        a->free_slots = p->next;
+        a->free_count--;
+    }
+    if (!p) {
+        pthread_mutex_unlock(&a->lock);
+        int slot = len <= SLOT_TEXT;
+        p = malloc(sizeof *p + (slot ? SLOT_TEXT : len));
+        if (!p) return FM_ENOMEM;
+        p->recycle = slot;
+        pthread_mutex_lock(&a->lock);
+    }
+    if (len) {
+        memcpy(p->text, stack, len);
+        p->len = len;
+    }
     p->next = NULL;
     p->done = done;
     p->ctx = ctx;
     p->err_out = err_out;
     p->after_commit = after_commit;
-    clock_gettime(CLOCK_MONOTONIC, &p->queued);
-    fm_audit_time_now(p->time);
-    char *cursor = p->data;
-    p->row.seq = 0;
-    p->row.time = p->time;
-    p->row.key_id = copy_field(&cursor, key_id);
-    p->row.role = copy_field(&cursor, e->role);
-    p->row.action = copy_field(&cursor, e->action);
-    p->row.model = copy_field(&cursor, e->model);
-    p->row.version = e->version;
-    p->row.request_id = copy_field(&cursor, e->request_id);
-    p->row.status = e->status;
-    p->row.input_digest = copy_field(&cursor, e->input_digest);
-    p->row.output = copy_field(&cursor, e->output);
-    p->row.detail = copy_field(&cursor, e->detail);
-
-    pthread_mutex_lock(&a->lock);
+    if (a->durability == FM_AUDIT_ASYNC) clock_gettime(CLOCK_MONOTONIC, &p->queued);
     /* Back-pressure, except on the writer thread itself (a callback that appends): it would wait
      * for itself. */
     while (a->queued >= QUEUE_MAX && !a->stopping && !pthread_equal(pthread_self(), a->writer))
         pthread_cond_wait(&a->room, &a->lock);
     if (a->stopping) {
+        pending_t *unwanted = recycle(a, p);
         pthread_mutex_unlock(&a->lock);
-        free(p);
+        free_list(unwanted);
         return FM_EIO;
     }
     if (a->last)
@@ -620,7 +769,9 @@ static int enqueue(fm_audit_t *a, const fm_audit_entry_t *e, fm_audit_done_fn do
     a->last = p;
     a->queued++;
     a->waiting += after_commit != 0;
-    pthread_cond_signal(&a->work);
+    if (a->writer_state == WRITER_IDLE ||
+        (a->writer_state == WRITER_GATHERING && (after_commit || a->queued >= ASYNC_GATHER_MAX)))
+        pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->lock);
     if (!after_commit && done) done(ctx, 0);
     return FM_OK;
@@ -654,7 +805,7 @@ int fm_audit_append_sync(fm_audit_t *a, const fm_audit_entry_t *entry, fm_error_
         return fm_error_set(err, FM_ESTATE,
                             "%s: fm_audit_append_sync called from an audit callback (it would "
                             "wait for itself)",
-                            a->paths.db);
+                            a->paths.log);
     sync_wait_t w = {.finished = 0, .rc = 0};
     fm_error_t writer_err;
     fm_error_clear(&writer_err);
@@ -677,14 +828,14 @@ int fm_audit_append_sync(fm_audit_t *a, const fm_audit_entry_t *entry, fm_error_
     }
     switch (rc) {
     case FM_EINVAL:
-        return fm_error_set(err, rc, "%s: an audit entry needs an action", a->paths.db);
+        return fm_error_set(err, rc, "%s: an audit entry needs an action", a->paths.log);
     case FM_ELIMIT:
         return fm_error_set(err, rc, "%s: an audit entry field is longer than %d bytes",
-                            a->paths.db, FIELD_MAX);
+                            a->paths.log, FIELD_MAX);
     case FM_EIO:
-        return fm_error_set(err, rc, "%s: the audit log is closing", a->paths.db);
+        return fm_error_set(err, rc, "%s: the audit log is closing", a->paths.log);
     default:
-        return fm_error_set(err, rc, "%s: cannot append: %s", a->paths.db, fm_strerror(rc));
+        return fm_error_set(err, rc, "%s: cannot append: %s", a->paths.log, fm_strerror(rc));
     }
 }
 

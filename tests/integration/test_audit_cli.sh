@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `finmaas audit` through the real program, on logs written by tests/tools/security_audit_append:
 # verify prints the intact line and exits 0, names the first bad entry and exits 1 after tampering
-# done with SQLite on the file; export writes valid JSON lines whose hashes Python recomputes from
-# the key (hashlib.blake2b) and whose prev fields chain, honours --model/--since/--until
-# (inclusive) and --out (atomic, mode 0600); --home, $FINMAAS_HOME and ./finmaas-home pick the log.
+# done with Python on audit.log and audit.head (a field edited, lines deleted or swapped, the head
+# edited); export writes exactly the lines of audit.log, valid JSON whose hashes Python recomputes
+# from the key (hashlib.blake2b) and whose prev fields chain, honours --model/--since/--until
+# (inclusive) and --out (atomic, mode 0600); --home, $FINMAAS_HOME and ./finmaas-home pick the log;
+# a home with only the SQLite audit.db of earlier releases is refused with a clear message.
 # Every bad input exits 2 with exactly one line on stderr and nothing on stdout. Run by CTest with
 # FINMAAS and FM_TOOLS set.
 set -u
@@ -108,6 +110,7 @@ for i, line in enumerate(lines):
 assert len(lines) == 15, len(lines)
 print("ok   export: 15 JSON lines, chain and keyed hashes recomputed in Python")
 EOF
+cmp -s "$dir/all.jsonl" "$home/audit.log" || fail "export differs from audit.log"
 
 # The last line's hash is the head's.
 head=$("$bin" audit verify --home "$home" | sed 's/.* hash //')
@@ -160,8 +163,13 @@ expect_error 2 "no audit log here" -- "$bin" audit export --home "$dir/nowhere" 
 expect_error 2 "cannot create" -- "$bin" audit export --home "$home" --out "$dir/no/such/dir/x.jsonl"
 mkdir -p "$dir/empty"
 expect_error 2 "no audit log here" -- "$bin" audit verify --home "$dir/empty"
-echo garbage >"$dir/empty/audit.db"
+echo garbage >"$dir/empty/audit.log"
 expect_error 2 "not a finmaas audit log" -- "$bin" audit verify --home "$dir/empty"
+expect_error 2 "not a finmaas audit log" -- "$bin" audit export --home "$dir/empty"
+mkdir -p "$dir/legacy"
+echo "SQLite format 3" >"$dir/legacy/audit.db"
+expect_error 2 "earlier finmaas release" -- "$bin" audit verify --home "$dir/legacy"
+expect_error 2 "earlier finmaas release" -- "$bin" audit export --home "$dir/legacy"
 mv "$home/audit.key" "$dir/key.saved"
 expect_error 2 "restore the key" -- "$bin" audit verify --home "$home"
 mv "$dir/key.saved" "$home/audit.key"
@@ -178,42 +186,77 @@ expect_intact 15 --home "$home"
 
 # ---- tampering: exit 1, one line naming the first bad entry ----
 cp -r "$home" "$dir/pristine"
+# tamper OP ARGS: edits audit.log or audit.head of $home in place.
+#   field N OLD NEW   replace text OLD by NEW in line N     delete N...   delete lines N...
+#   swap A B          swap lines A and B                      head-seq S    seq S in both head slots
 tamper() {
-    "$python" - "$home/audit.db" "$1" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.executescript(sys.argv[2])
-db.commit()
-db.close()
+    "$python" - "$home" "$@" <<'EOF'
+import os, sys
+home, op, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+log, head = os.path.join(home, "audit.log"), os.path.join(home, "audit.head")
+lines = open(log, "rb").read().split(b"\n")[:-1]
+if op == "field":
+    n, old, new = int(args[0]), args[1].encode(), args[2].encode()
+    assert old in lines[n - 1], (old, lines[n - 1])
+    lines[n - 1] = lines[n - 1].replace(old, new, 1)
+elif op == "delete":
+    for n in sorted((int(a) for a in args), reverse=True):
+        del lines[n - 1]
+elif op == "swap":
+    a, b = int(args[0]) - 1, int(args[1]) - 1
+    lines[a], lines[b] = lines[b], lines[a]
+elif op == "head-seq":
+    data = bytearray(open(head, "rb").read())
+    for slot in (0, 128):
+        data[slot + 8:slot + 16] = int(args[0]).to_bytes(8, "big")
+    open(head, "r+b").write(data)
+if op != "head-seq":
+    with open(log, "r+b") as f:
+        f.write(b"".join(l + b"\n" for l in lines))
+        f.truncate()
 EOF
 }
 restore() {
     rm -rf "$home"
     cp -r "$dir/pristine" "$home"
 }
-tamper "UPDATE entries SET status = 500 WHERE seq = 7"
+tamper field 7 '"status":200' '"status":500'
 expect_error 1 "seq 7: modified" -- "$bin" audit verify --home "$home"
 restore
-tamper "DELETE FROM entries WHERE seq = 4"
+tamper delete 4
 expect_error 1 "seq 4: missing" -- "$bin" audit verify --home "$home"
 restore
-tamper "DELETE FROM entries WHERE seq >= 14"
+tamper delete 14 15
 expect_error 1 "seq 14 to 15: missing (deleted at the end" -- "$bin" audit verify --home "$home"
 restore
-tamper "UPDATE entries SET seq = -1 WHERE seq = 3; UPDATE entries SET seq = 3 WHERE seq = 10; UPDATE entries SET seq = 10 WHERE seq = -1"
+tamper swap 3 10
 expect_error 1 "seq 3: out of order" -- "$bin" audit verify --home "$home"
 restore
-tamper "UPDATE head SET seq = 14"
+tamper head-seq 14
 expect_error 1 "head (seq 14): modified" -- "$bin" audit verify --home "$home"
 restore
 expect_intact 15 --home "$home"
 # Appending goes on after a restore, and export still works on a tampered log.
 "$append" "$home" 2 >/dev/null || fail "append after restore"
 expect_intact 17 --home "$home"
-tamper "UPDATE entries SET detail = 'rewritten' WHERE seq = 16"
+tamper field 16 '"detail":"entry 0 of thread 0"' '"detail":"rewritten"'
 n=$("$bin" audit export --home "$home" | wc -l)
 [ "$n" -eq 17 ] || fail "export of a tampered log gave $n lines"
 expect_error 1 "seq 16: modified" -- "$bin" audit verify --home "$home"
+# The edit changed the line's length, so the entries after it moved and the head no longer
+# points at the end of an entry: appending is refused.
+"$append" "$home" 1 >/dev/null 2>"$dir/stderr" && fail "append to a log edited in the middle"
+grep -q "tampered" "$dir/stderr" || fail "append refused without saying why: $(cat "$dir/stderr")"
+# A crash mid-write leaves a final line without its newline: no entry, cut away by the next writer.
+restore
+printf '{"seq":16,"time":"2026' >>"$home/audit.log"
+n=$("$bin" audit export --home "$home" | wc -l)
+[ "$n" -eq 15 ] || fail "export with a torn final line gave $n lines"
+expect_intact 15 --home "$home"
+"$append" "$home" 1 >/dev/null || fail "append after a torn line"
+n=$("$bin" audit export --home "$home" | "$python" -c 'import json, sys; print(sum(1 for l in sys.stdin if json.loads(l)))')
+[ "$n" -eq 16 ] || fail "export after cutting the torn line gave $n entries"
+expect_intact 16 --home "$home"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

@@ -22,9 +22,9 @@ log, personal data, rate limits and abuse limits.
     stops the server at start (exit 2, one line).
   - Audit: a known sequence of requests makes exactly its entries (request ids and statuses
     checked); `finmaas audit verify` passes after concurrent load; editing a field, deleting a
-    middle or the last row, inserting a row and swapping two seq values (python's sqlite3 on a
-    copy) each make verify exit 1 naming the right seq; GET /api/audit filters by model, since
-    and until, for auditors only.
+    middle or the last line, inserting a forged line and swapping two lines of a copy of
+    audit.log each make verify exit 1 naming the right seq; GET /api/audit filters by model,
+    since and until, for auditors only; command-line actions are audited.
   - Personal data: a model trained with --pii on an e-mail and a card number column; requests
     carrying e-mail addresses and Luhn-valid card numbers in model inputs, in numeric fields, in
     unknown fields, in bad values, in the request id and in the URL; then every output channel
@@ -48,7 +48,6 @@ import random
 import re
 import shutil
 import socket
-import sqlite3
 import ssl
 import stat
 import subprocess
@@ -577,25 +576,32 @@ def t_audit_api(C, c, s):
 
 
 def audit_copy(c, tag):
-    """A home holding a consistent copy of the audit log and its key."""
+    """A home holding a consistent copy of the audit log (audit.log and audit.head, copied under
+    a shared lock on audit.log, as finmaas readers take it, so no group is half written) and its
+    key."""
+    import fcntl
     home = c.w.join("audit-" + tag)
     os.makedirs(home)
-    src = sqlite3.connect(os.path.join(c.home, "audit.db"))
-    dst = sqlite3.connect(os.path.join(home, "audit.db"))
-    src.backup(dst)
-    src.close()
-    dst.close()
+    with open(os.path.join(c.home, "audit.log"), "rb") as log:
+        fcntl.flock(log, fcntl.LOCK_SH)
+        for name in ("audit.log", "audit.head"):
+            shutil.copy(os.path.join(c.home, name), os.path.join(home, name))
+        fcntl.flock(log, fcntl.LOCK_UN)
     shutil.copy(os.path.join(c.home, "audit.key"), os.path.join(home, "audit.key"))
     os.chmod(os.path.join(home, "audit.key"), 0o600)
     return home
 
 
-def tamper(home, *statements):
-    db = sqlite3.connect(os.path.join(home, "audit.db"))
-    for sql, args in statements:
-        db.execute(sql, args)
-    db.commit()
-    db.close()
+def tamper(home, edit):
+    """Rewrites the copy's audit.log in place with edit(lines) (the lines without newlines, as
+    bytes; edit returns the new list)."""
+    path = os.path.join(home, "audit.log")
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")[:-1]
+    lines = edit(lines)
+    with open(path, "r+b") as f:
+        f.write(b"".join(line + b"\n" for line in lines))
+        f.truncate()
 
 
 def t_audit_tamper(C, c):
@@ -604,34 +610,80 @@ def t_audit_tamper(C, c):
     rc, out, err = fm.run_cli("audit", "verify", "--home", audit_copy(c, "intact"))
     C.check(rc == 0 and ("%d entries" % n) in out, "the intact copy verifies", (rc, out, err))
     mid = n // 2
+
+    def sub(line, pattern, replacement):
+        new = re.sub(pattern, replacement, line, count=1)
+        assert new != line, (pattern, line)
+        return new
+
+    def with_seq(line, seq):
+        return sub(line, rb'^\{"seq":\d+,', b'{"seq":%d,' % seq)
+
+    def hash_of(line):
+        return re.search(rb'"hash":"([0-9a-f]{64})"', line).group(1)
+
+    def other_status(line, status):  # the line with another status (status, or 1 more)
+        old = int(re.search(rb'"status":(-?\d+)', line).group(1))
+        return sub(line, rb'"status":-?\d+', b'"status":%d' % (status + (old == status)))
+
+    def edit_status(lines):  # seq mid: another status, same length
+        lines[mid - 1] = other_status(lines[mid - 1], 299)
+        return lines
+
+    def edit_output(lines):  # seq 3: the output replaced
+        lines[2] = sub(lines[2], rb'"output":("(?:[^"\\]|\\.)*"|null)',
+                       rb'"output":"{\\"probability\\":0.01}"')
+        return lines
+
+    def delete(*seqs):
+        return lambda lines: [line for k, line in enumerate(lines) if k + 1 not in seqs]
+
+    def forged_after_last(lines):  # a copy of seq n as seq n+1, linked to seq n
+        forged = with_seq(lines[n - 1], n + 1)
+        forged = sub(forged, rb'"prev":"[0-9a-f]{64}"', b'"prev":"%s"' % hash_of(lines[n - 1]))
+        return lines + [other_status(forged, 200)]
+
+    def forged_in_middle(lines):  # seq mid+1 forged, linked to seq mid; the later renumbered
+        forged = with_seq(lines[mid - 1], mid + 1)
+        forged = sub(forged, rb'"prev":"[0-9a-f]{64}"', b'"prev":"%s"' % hash_of(lines[mid - 1]))
+        forged = other_status(forged, 201)
+        later = [with_seq(line, mid + 2 + k) for k, line in enumerate(lines[mid:])]
+        return lines[:mid] + [forged] + later
+
+    def duplicate_in_middle(lines):  # a second seq mid, edited, right after the first
+        copy = other_status(lines[mid - 1], 202)
+        return lines[:mid] + [copy] + lines[mid:]
+
+    def swap(lines):
+        lines[mid - 1], lines[mid] = lines[mid], lines[mid - 1]
+        return lines
+
+    def head_seq(home):  # both slots of audit.head: seq n-1, MACs left as they were
+        path = os.path.join(home, "audit.head")
+        data = bytearray(open(path, "rb").read())
+        for slot in (0, 128):
+            data[slot + 8:slot + 16] = (n - 1).to_bytes(8, "big")
+        open(path, "r+b").write(bytes(data))
+
     cases = [
-        ("a field edited (status of seq %d)" % mid, mid,
-         [("UPDATE entries SET status = 299 WHERE seq = ?", (mid,))]),
-        ("the output edited (seq 3)", 3,
-         [("UPDATE entries SET output = '{\"probability\":0.01}' WHERE seq = ?", (3,))]),
-        ("a middle row deleted (seq %d)" % mid, mid,
-         [("DELETE FROM entries WHERE seq = ?", (mid,))]),
-        ("the last row deleted (seq %d), nothing else changed" % n, n,
-         [("DELETE FROM entries WHERE seq = ?", (n,))]),
-        ("a row inserted after the last (seq %d)" % (n + 1), n + 1,
-         [("INSERT INTO entries SELECT ? AS seq, time, key_id, role, action, model, version, "
-           "request_id, 200, input_digest, output, detail, hash, hash FROM entries WHERE seq = ?",
-           (n + 1, n))]),
-        ("a row inserted in the middle (seq %d, the later ones renumbered)" % (mid + 1), mid + 1,
-         [("UPDATE entries SET seq = -(seq + 1) WHERE seq > ?", (mid,)),
-          ("UPDATE entries SET seq = -seq WHERE seq < 0", ()),
-          ("INSERT INTO entries SELECT ? AS seq, time, key_id, role, action, model, version, "
-           "request_id, 201, input_digest, output, detail, hash, prev FROM entries WHERE seq = ?",
-           (mid + 1, mid)),
-          ("UPDATE head SET seq = seq + 1", ())]),
-        ("seq %d and %d swapped" % (mid, mid + 1), mid,
-         [("UPDATE entries SET seq = -1 WHERE seq = ?", (mid,)),
-          ("UPDATE entries SET seq = ? WHERE seq = ?", (mid, mid + 1)),
-          ("UPDATE entries SET seq = ? WHERE seq = -1", (mid + 1,))]),
+        ("a field edited (status of seq %d)" % mid, mid, edit_status),
+        ("the output edited (seq 3)", 3, edit_output),
+        ("a middle line deleted (seq %d)" % mid, mid, delete(mid)),
+        ("the last line deleted (seq %d), nothing else changed" % n, n, delete(n)),
+        ("the last two lines deleted (seq %d and %d)" % (n - 1, n), n - 1, delete(n - 1, n)),
+        ("a forged line after the last (seq %d)" % (n + 1), n + 1, forged_after_last),
+        ("a forged line in the middle (seq %d, the later ones renumbered)" % (mid + 1), mid + 1,
+         forged_in_middle),
+        ("a forged second seq %d inserted after it" % mid, mid, duplicate_in_middle),
+        ("the lines of seq %d and %d swapped" % (mid, mid + 1), mid, swap),
+        ("the head's seq edited (%d)" % (n - 1), n - 1, None),
     ]
-    for k, (what, seq, statements) in enumerate(cases):
+    for k, (what, seq, edit) in enumerate(cases):
         home = audit_copy(c, "t%d" % k)
-        tamper(home, *statements)
+        if edit:
+            tamper(home, edit)
+        else:
+            head_seq(home)
         rc, out, err = fm.run_cli("audit", "verify", "--home", home)
         lines = err.strip().splitlines()
         named = re.search(r"\bseq %d\b" % seq, err) is not None
