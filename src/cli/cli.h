@@ -54,6 +54,73 @@ int fm_cli_next_option(const char *command, int argc, char **argv, const struct 
 int fm_cli_no_positional(const char *command, int argc, char **argv);
 
 /*
+ * The options `train` and `search` share, with the same meaning (cli_train_options.c): the data,
+ * its target and columns, the threads of every fit and the output. A command puts
+ * FM_CLI_TRAIN_LONG_OPTIONS in its getopt table and numbers its own options from
+ * FM_CLI_TRAIN_OPT_END, hands every option to fm_cli_train_option before its own switch, and
+ * prints FM_CLI_TRAIN_USAGE_DATA and FM_CLI_TRAIN_USAGE_COLUMNS in its usage (with its own lines
+ * for --target, --threads, --out and --quiet, whose help differs by command).
+ */
+enum {
+    FM_CLI_TRAIN_OPT_DATA = 1000,
+    FM_CLI_TRAIN_OPT_TARGET,
+    FM_CLI_TRAIN_OPT_POSITIVE,
+    FM_CLI_TRAIN_OPT_TASK,
+    FM_CLI_TRAIN_OPT_DROP,
+    FM_CLI_TRAIN_OPT_PII,
+    FM_CLI_TRAIN_OPT_SCHEMA,
+    FM_CLI_TRAIN_OPT_THREADS,
+    FM_CLI_TRAIN_OPT_OUT,
+    FM_CLI_TRAIN_OPT_QUIET,
+    FM_CLI_TRAIN_OPT_END
+};
+
+/* The getopt table entries of the shared options, one a line. */
+/* clang-format off */
+#define FM_CLI_TRAIN_LONG_OPTIONS                                                                  \
+    {"data", required_argument, NULL, FM_CLI_TRAIN_OPT_DATA},                                      \
+    {"target", required_argument, NULL, FM_CLI_TRAIN_OPT_TARGET},                                  \
+    {"positive", required_argument, NULL, FM_CLI_TRAIN_OPT_POSITIVE},                              \
+    {"task", required_argument, NULL, FM_CLI_TRAIN_OPT_TASK},                                      \
+    {"drop", required_argument, NULL, FM_CLI_TRAIN_OPT_DROP},                                      \
+    {"pii", required_argument, NULL, FM_CLI_TRAIN_OPT_PII},                                        \
+    {"schema", required_argument, NULL, FM_CLI_TRAIN_OPT_SCHEMA},                                  \
+    {"threads", required_argument, NULL, FM_CLI_TRAIN_OPT_THREADS},                                \
+    {"out", required_argument, NULL, FM_CLI_TRAIN_OPT_OUT},                                        \
+    {"quiet", no_argument, NULL, FM_CLI_TRAIN_OPT_QUIET}
+/* clang-format on */
+
+#define FM_CLI_TRAIN_USAGE_DATA "  --data F.csv            training data (required)\n"
+#define FM_CLI_TRAIN_USAGE_COLUMNS                                                                 \
+    "  --positive VALUE        binary: the positive class (default: the second in sorted order)\n" \
+    "  --task T                binary | multiclass | regression (default: from the target)\n"      \
+    "  --drop COL,...          columns to leave out (ids, leaky or protected columns)\n"           \
+    "  --pii COL,...           columns holding personal data: masked in logs, audit and errors,\n" \
+    "                          and no Information Value table shows their values\n"                \
+    "  --schema S.json         column types that override inference: {\"col\": "                   \
+    "\"numeric\"|\"categorical\"}\n"
+
+/* The values of the shared options. Plain struct; the lists are owned. */
+typedef struct fm_cli_train_args {
+    const char *data, *target, *positive, *schema, *out; /* borrowed from argv; NULL: not given */
+    int task;                                            /* an fm_task_t, or -1: not given */
+    char **drop, **pii; /* fm_cli_split_list lists, NULL: not given */
+    size_t ndrop, npii;
+    int threads; /* 1..256, or 0: not given */
+    int quiet;
+} fm_cli_train_args_t;
+
+#define FM_CLI_NOT_SHARED (-1)
+/* Zeroes a, with task -1. */
+void fm_cli_train_args_init(fm_cli_train_args_t *a);
+/* Takes option opt (getopt's value) with its argument arg into a: 0 when it is one of the shared
+ * options, FM_CLI_NOT_SHARED when it is not, or an exit code after printing the error (a bad
+ * --task or --threads: FM_EXIT_USAGE; out of memory: FM_EXIT_FAILURE). */
+int fm_cli_train_option(const char *command, int opt, const char *arg, fm_cli_train_args_t *a);
+/* Frees the lists; a may be used again after fm_cli_train_args_init. */
+void fm_cli_train_args_deinit(fm_cli_train_args_t *a);
+
+/*
  * The audit trail of commands that change a home (cli_audit.c). fm_cli_audit_open opens the home's
  * audit log before the action (an error there means: do not act). fm_cli_audit_record commits the
  * entry after it: action (as the server names it: "keys.create", "model.upload", ...), model and

@@ -27,14 +27,12 @@ static const char usage[] =
     "search never saw, and saves it as M.fmm (leaderboard, validation scheme, test metrics,\n"
     "Information Value and permutation importance in its description).\n"
     "\n"
+    /* clang-format off */
     "data:\n"
-    "  --data F.csv            training data (required)\n"
+    FM_CLI_TRAIN_USAGE_DATA
     "  --target COL            column to predict (required unless --spec names it)\n"
-    "  --positive VALUE        binary: the positive class (the 'bad' of WoE/IV)\n"
-    "  --task T                binary | multiclass | regression (default: from the target)\n"
-    "  --drop COL,...          columns to leave out\n"
-    "  --pii COL,...           columns holding personal data (no IV table shows their values)\n"
-    "  --schema S.json         column types that override inference\n"
+    FM_CLI_TRAIN_USAGE_COLUMNS
+    /* clang-format on */
     "validation:\n"
     "  --scheme S              kfold (stratified, default) | holdout (stratified) | time\n"
     "  --folds K               kfold: number of folds (default 5)\n"
@@ -51,7 +49,8 @@ static const char usage[] =
     "                          family within one standard error of the best: logistic before\n"
     "                          mlp and gbt)\n"
     "  --seed S                seed of the splits, the candidates and every fit (default 42)\n"
-    "  --iv-threshold X        binary: drop features whose Information Value is below X\n"
+    "  --iv-threshold X        binary: drop features whose Information Value is below X (WoE\n"
+    "                          and IV take the positive class as the 'bad' one)\n"
     "  --importance-repeats N  permutation importance repeats on the test rows (default 3)\n"
     "  --threads N             BLAS threads of every fit (default 1)\n"
     "  --spec S.json           the whole search as JSON (the body POST /api/jobs takes);\n"
@@ -66,14 +65,7 @@ static const char usage[] =
     "  --quiet                 no progress on stderr\n";
 
 enum {
-    OPT_DATA = 1000,
-    OPT_TARGET,
-    OPT_POSITIVE,
-    OPT_TASK,
-    OPT_DROP,
-    OPT_PII,
-    OPT_SCHEMA,
-    OPT_SCHEME,
+    OPT_SCHEME = FM_CLI_TRAIN_OPT_END,
     OPT_FOLDS,
     OPT_HOLDOUT,
     OPT_VALID_FRACTION,
@@ -86,24 +78,15 @@ enum {
     OPT_SEED,
     OPT_IV_THRESHOLD,
     OPT_IMPORTANCE_REPEATS,
-    OPT_THREADS,
     OPT_SPEC,
-    OPT_OUT,
     OPT_HOME,
     OPT_NAME,
     OPT_SPLIT_OUT,
-    OPT_JSON,
-    OPT_QUIET
+    OPT_JSON
 };
 
 static const struct option options[] = {
-    {"data", required_argument, NULL, OPT_DATA},
-    {"target", required_argument, NULL, OPT_TARGET},
-    {"positive", required_argument, NULL, OPT_POSITIVE},
-    {"task", required_argument, NULL, OPT_TASK},
-    {"drop", required_argument, NULL, OPT_DROP},
-    {"pii", required_argument, NULL, OPT_PII},
-    {"schema", required_argument, NULL, OPT_SCHEMA},
+    FM_CLI_TRAIN_LONG_OPTIONS,
     {"scheme", required_argument, NULL, OPT_SCHEME},
     {"folds", required_argument, NULL, OPT_FOLDS},
     {"holdout", required_argument, NULL, OPT_HOLDOUT},
@@ -117,22 +100,20 @@ static const struct option options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"iv-threshold", required_argument, NULL, OPT_IV_THRESHOLD},
     {"importance-repeats", required_argument, NULL, OPT_IMPORTANCE_REPEATS},
-    {"threads", required_argument, NULL, OPT_THREADS},
     {"spec", required_argument, NULL, OPT_SPEC},
-    {"out", required_argument, NULL, OPT_OUT},
     {"home", required_argument, NULL, OPT_HOME},
     {"name", required_argument, NULL, OPT_NAME},
     {"split-out", required_argument, NULL, OPT_SPLIT_OUT},
     {"json", no_argument, NULL, OPT_JSON},
-    {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
 
 #define MAX_SPEC_BYTES (16u << 20)
 
 typedef struct search_args {
-    const char *data, *out, *schema, *spec_file, *home, *name, *split_out;
-    int json, quiet;
+    fm_cli_train_args_t shared; /* the options train shares */
+    const char *spec_file, *home, *name, *split_out;
+    int json;
     cJSON *flags; /* the fields the flags set, merged over the spec file */
 } search_args_t;
 
@@ -186,6 +167,22 @@ static int set_number(cJSON *obj, const char *key, double v) {
     return put(obj, key, cJSON_CreateNumber(v));
 }
 
+static cJSON *names_json(char **list, size_t n) {
+    return cJSON_CreateStringArray((const char *const *)list, (int)n);
+}
+
+/* The specification's fields that the shared options gave. -1: out of memory. */
+static int put_shared(cJSON *f, const fm_cli_train_args_t *t) {
+    int bad = 0;
+    if (t->target) bad |= put(f, "target", cJSON_CreateString(t->target));
+    if (t->positive) bad |= put(f, "positive", cJSON_CreateString(t->positive));
+    if (t->task >= 0) bad |= put(f, "task", cJSON_CreateString(fm_task_name((fm_task_t)t->task)));
+    if (t->drop) bad |= put(f, "drop", names_json(t->drop, t->ndrop));
+    if (t->pii) bad |= put(f, "pii", names_json(t->pii, t->npii));
+    if (t->threads) bad |= set_number(f, "threads", (double)t->threads);
+    return bad ? -1 : 0;
+}
+
 /* Parses argv into a; returns 0, or an exit code after printing the error. */
 static int parse_args(int argc, char **argv, search_args_t *a) {
     static const char command[] = "search";
@@ -193,29 +190,14 @@ static int parse_args(int argc, char **argv, search_args_t *a) {
     double d;
     long l;
     int c, bad = 0;
+    fm_cli_train_args_t *shared = &a->shared;
     while ((c = fm_cli_next_option(command, argc, argv, options)) != -1) {
+        int code = fm_cli_train_option(command, c, optarg, shared);
+        if (code != FM_CLI_NOT_SHARED) {
+            if (code) return code;
+            continue;
+        }
         switch (c) {
-        case OPT_DATA:
-            a->data = optarg;
-            break;
-        case OPT_TARGET:
-            bad = put(f, "target", cJSON_CreateString(optarg));
-            break;
-        case OPT_POSITIVE:
-            bad = put(f, "positive", cJSON_CreateString(optarg));
-            break;
-        case OPT_TASK:
-            bad = put(f, "task", cJSON_CreateString(optarg));
-            break;
-        case OPT_DROP:
-            bad = put(f, "drop", list_json(optarg));
-            break;
-        case OPT_PII:
-            bad = put(f, "pii", list_json(optarg));
-            break;
-        case OPT_SCHEMA:
-            a->schema = optarg;
-            break;
         case OPT_SCHEME:
             bad = put(child_object(f, "validation"), "scheme", cJSON_CreateString(optarg));
             break;
@@ -268,15 +250,8 @@ static int parse_args(int argc, char **argv, search_args_t *a) {
                 return FM_EXIT_USAGE;
             bad = set_number(f, "importance_repeats", (double)l);
             break;
-        case OPT_THREADS:
-            if (fm_cli_parse_long(command, "threads", optarg, 1, 256, &l)) return FM_EXIT_USAGE;
-            bad = set_number(f, "threads", (double)l);
-            break;
         case OPT_SPEC:
             a->spec_file = optarg;
-            break;
-        case OPT_OUT:
-            a->out = optarg;
             break;
         case OPT_HOME:
             a->home = optarg;
@@ -290,9 +265,6 @@ static int parse_args(int argc, char **argv, search_args_t *a) {
         case OPT_JSON:
             a->json = 1;
             break;
-        case OPT_QUIET:
-            a->quiet = 1;
-            break;
         default:
             return FM_EXIT_USAGE;
         }
@@ -301,10 +273,14 @@ static int parse_args(int argc, char **argv, search_args_t *a) {
             return FM_EXIT_FAILURE;
         }
     }
+    if (put_shared(f, shared)) {
+        fprintf(stderr, "finmaas search: out of memory\n");
+        return FM_EXIT_FAILURE;
+    }
     if (fm_cli_no_positional(command, argc, argv)) return FM_EXIT_USAGE;
-    if (!a->data) return fm_cli_usage_error(command, "--data is required");
-    if (!a->out) return fm_cli_usage_error(command, "--out is required");
-    if (!a->spec_file && !cJSON_GetObjectItem(f, "target"))
+    if (!shared->data) return fm_cli_usage_error(command, "--data is required");
+    if (!shared->out) return fm_cli_usage_error(command, "--out is required");
+    if (!a->spec_file && !shared->target)
         return fm_cli_usage_error(command, "--target is required");
     if (!a->home != !a->name)
         return fm_cli_usage_error(command, "--home and --name go together (the registry and the "
@@ -415,7 +391,7 @@ static int register_model(const search_args_t *a, int64_t *version, fm_error_t *
     if (!rc) rc = fm_cli_audit_open(a->home, &log, err);
     fm_error_t trail;
     if (!rc) {
-        rc = fm_registry_add_file(r, a->name, a->out, version, err);
+        rc = fm_registry_add_file(r, a->name, a->shared.out, version, err);
         if (fm_cli_audit_record(log, "model.upload", a->name, *version, "search", err, &trail) &&
             !rc) {
             *err = trail;
@@ -438,7 +414,7 @@ static int register_model(const search_args_t *a, int64_t *version, fm_error_t *
 
 static void print_json(const search_args_t *a, const fm_search_result_t *r, int64_t version) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", a->out);
+    cJSON_AddStringToObject(o, "model", a->shared.out);
     cJSON_AddNumberToObject(o, "best", (double)r->best);
     cJSON_AddItemToObject(o, "validation", cJSON_Duplicate(r->validation, 1));
     cJSON_AddItemToObject(o, "leaderboard", cJSON_Duplicate(r->leaderboard, 1));
@@ -465,13 +441,16 @@ int fm_cmd_search(int argc, char **argv) {
     }
     search_args_t a;
     memset(&a, 0, sizeof a);
+    fm_cli_train_args_init(&a.shared);
     a.flags = cJSON_CreateObject();
     if (!a.flags) return FM_EXIT_FAILURE;
     int code = parse_args(argc, argv, &a);
     if (code) {
+        fm_cli_train_args_deinit(&a.shared);
         cJSON_Delete(a.flags);
         return code;
     }
+    const char *data = a.shared.data, *out = a.shared.out, *schema = a.shared.schema;
     fm_error_t err;
     fm_error_clear(&err);
     fm_search_spec_t *spec = NULL;
@@ -482,19 +461,19 @@ int fm_cmd_search(int argc, char **argv) {
     int rc = build_spec(&a, &spec, &err);
     /* Fail on an unwritable output or a bad model name before spending time on the search. */
     fm_atomic_file_t probe;
-    if (!rc && !(rc = fm_atomic_file_open(&probe, a.out, 0, &err))) fm_atomic_file_abort(&probe);
+    if (!rc && !(rc = fm_atomic_file_open(&probe, out, 0, &err))) fm_atomic_file_abort(&probe);
     if (!rc && a.name) rc = fm_registry_check_name("model", a.name, &err);
-    if (!rc && a.schema) rc = fm_type_overrides_load(a.schema, &overrides, &err);
-    if (!rc) rc = fm_frame_read_csv(a.data, a.schema ? &overrides : NULL, &frame, &err);
+    if (!rc && schema) rc = fm_type_overrides_load(schema, &overrides, &err);
+    if (!rc) rc = fm_frame_read_csv(data, schema ? &overrides : NULL, &frame, &err);
     if (!rc && a.split_out) rc = write_split(a.split_out, frame, spec, &err);
     progress_state_t progress;
     memset(&progress, 0, sizeof progress);
-    progress.out = a.quiet ? NULL : stderr;
+    progress.out = a.shared.quiet ? NULL : stderr;
     if (!rc) {
         rc = fm_search_run(frame, spec, on_event, &progress, NULL, &result, &err);
         if (rc && progress.started) fm_progress_abandon(&progress.bar);
     }
-    if (!rc) rc = fm_model_save(result->model, a.out, &err);
+    if (!rc) rc = fm_model_save(result->model, out, &err);
     if (!rc && a.home) rc = register_model(&a, &version, &err);
     if (result && (!rc || result->leaderboard)) {
         if (a.json) {
@@ -505,7 +484,7 @@ int fm_cmd_search(int argc, char **argv) {
                 printf("\nInformation Value on the training rows:\n");
                 fm_search_iv_print(stdout, result->features);
             }
-            if (!rc) printf("\nmodel written to %s\n", a.out);
+            if (!rc) printf("\nmodel written to %s\n", out);
             if (version > 0)
                 printf("registered as %s version %" PRId64 ", labelled staging\n", a.name, version);
         }
@@ -515,6 +494,7 @@ int fm_cmd_search(int argc, char **argv) {
     fm_frame_free(frame);
     fm_type_overrides_free(&overrides);
     fm_search_spec_free(spec);
+    fm_cli_train_args_deinit(&a.shared);
     cJSON_Delete(a.flags);
     return code;
 }

@@ -18,15 +18,12 @@ static const char usage[] =
     "\n"
     "Trains a model on a CSV file (header row, comma separated) and saves it as M.fmm.\n"
     "\n"
+    /* clang-format off */
     "data:\n"
-    "  --data F.csv            training data (required)\n"
+    FM_CLI_TRAIN_USAGE_DATA
     "  --target COL            column to predict (required)\n"
-    "  --positive VALUE        binary: the positive class (default: the second in sorted order)\n"
-    "  --task T                binary | multiclass | regression (default: from the target)\n"
-    "  --drop COL,...          columns to leave out (ids, leaky or protected columns)\n"
-    "  --pii COL,...           columns holding personal data: masked in logs, audit and errors\n"
-    "  --schema S.json         column types that override inference: {\"col\": "
-    "\"numeric\"|\"categorical\"}\n"
+    FM_CLI_TRAIN_USAGE_COLUMNS
+    /* clang-format on */
     "  --weight-column COL     numeric column of sample weights\n"
     "  --class-weight W        none | balanced (default none)\n"
     "  --missing-indicators    add a 0/1 '<col>_missing' feature for columns with missing values\n"
@@ -68,14 +65,7 @@ static const char usage[] =
     "  --quiet                 no progress on stderr\n";
 
 enum {
-    OPT_DATA = 1000,
-    OPT_TARGET,
-    OPT_POSITIVE,
-    OPT_TASK,
-    OPT_DROP,
-    OPT_PII,
-    OPT_SCHEMA,
-    OPT_WEIGHT_COLUMN,
+    OPT_WEIGHT_COLUMN = FM_CLI_TRAIN_OPT_END,
     OPT_CLASS_WEIGHT,
     OPT_MISSING_INDICATORS,
     OPT_MAX_CATEGORIES,
@@ -92,7 +82,6 @@ enum {
     OPT_VALID_FRACTION,
     OPT_PATIENCE,
     OPT_SEED,
-    OPT_THREADS,
     OPT_ROUNDS,
     OPT_MAX_DEPTH,
     OPT_ETA,
@@ -101,19 +90,11 @@ enum {
     OPT_MIN_CHILD_WEIGHT,
     OPT_GBT_LAMBDA,
     OPT_GBT_ALPHA,
-    OPT_EARLY_STOPPING,
-    OPT_OUT,
-    OPT_QUIET
+    OPT_EARLY_STOPPING
 };
 
 static const struct option options[] = {
-    {"data", required_argument, NULL, OPT_DATA},
-    {"target", required_argument, NULL, OPT_TARGET},
-    {"positive", required_argument, NULL, OPT_POSITIVE},
-    {"task", required_argument, NULL, OPT_TASK},
-    {"drop", required_argument, NULL, OPT_DROP},
-    {"pii", required_argument, NULL, OPT_PII},
-    {"schema", required_argument, NULL, OPT_SCHEMA},
+    FM_CLI_TRAIN_LONG_OPTIONS,
     {"weight-column", required_argument, NULL, OPT_WEIGHT_COLUMN},
     {"class-weight", required_argument, NULL, OPT_CLASS_WEIGHT},
     {"missing-indicators", no_argument, NULL, OPT_MISSING_INDICATORS},
@@ -131,7 +112,6 @@ static const struct option options[] = {
     {"valid-fraction", required_argument, NULL, OPT_VALID_FRACTION},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"seed", required_argument, NULL, OPT_SEED},
-    {"threads", required_argument, NULL, OPT_THREADS},
     {"rounds", required_argument, NULL, OPT_ROUNDS},
     {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
     {"eta", required_argument, NULL, OPT_ETA},
@@ -141,18 +121,11 @@ static const struct option options[] = {
     {"gbt-lambda", required_argument, NULL, OPT_GBT_LAMBDA},
     {"gbt-alpha", required_argument, NULL, OPT_GBT_ALPHA},
     {"early-stopping", required_argument, NULL, OPT_EARLY_STOPPING},
-    {"out", required_argument, NULL, OPT_OUT},
-    {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct train_args {
-    const char *data, *out, *schema;
-    char **drop;
-    size_t ndrop;
-    char **pii;
-    size_t npii;
-    int quiet;
+    fm_cli_train_args_t shared; /* the options search shares */
     int lr_given;
     const char *gbt_flag; /* the last gbt-only flag given, to refuse it for other models */
     fm_train_options_t train;
@@ -188,40 +161,14 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     fm_optimizer_kind_t kind = FM_OPT_ADAM;
     double lr = 0, momentum = 0;
     int nesterov = 0;
+    fm_cli_train_args_t *shared = &a->shared;
     while ((c = fm_cli_next_option("train", argc, argv, options)) != -1) {
-        switch (c) {
-        case OPT_DATA:
-            a->data = optarg;
-            break;
-        case OPT_TARGET:
-            o->target = optarg;
-            break;
-        case OPT_POSITIVE:
-            o->positive = optarg;
-            break;
-        case OPT_TASK: {
-            fm_task_t task;
-            if (fm_task_parse(optarg, &task))
-                return fm_cli_usage_error("train",
-                                          "--task must be binary, multiclass or "
-                                          "regression, got '%s'",
-                                          optarg);
-            o->task = (int)task;
-            break;
+        int code = fm_cli_train_option("train", c, optarg, shared);
+        if (code != FM_CLI_NOT_SHARED) {
+            if (code) return code;
+            continue;
         }
-        case OPT_DROP:
-            fm_cli_free_list(a->drop);
-            a->drop = fm_cli_split_list(optarg, &a->ndrop);
-            if (!a->drop) return FM_EXIT_FAILURE;
-            break;
-        case OPT_PII:
-            fm_cli_free_list(a->pii);
-            a->pii = fm_cli_split_list(optarg, &a->npii);
-            if (!a->pii) return FM_EXIT_FAILURE;
-            break;
-        case OPT_SCHEMA:
-            a->schema = optarg;
-            break;
+        switch (c) {
         case OPT_WEIGHT_COLUMN:
             o->weight_column = optarg;
             break;
@@ -300,10 +247,6 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
                 return FM_EXIT_USAGE;
             o->seed = (uint64_t)l;
             break;
-        case OPT_THREADS:
-            if (fm_cli_parse_long("train", "threads", optarg, 1, 256, &l)) return FM_EXIT_USAGE;
-            o->threads = (int)l;
-            break;
         case OPT_ROUNDS:
             if (fm_cli_parse_long("train", "rounds", optarg, 1, FM_GBT_MAX_ROUNDS, &l))
                 return FM_EXIT_USAGE;
@@ -353,20 +296,14 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
             o->gbt.early_stopping = (int)l;
             a->gbt_flag = "--early-stopping";
             break;
-        case OPT_OUT:
-            a->out = optarg;
-            break;
-        case OPT_QUIET:
-            a->quiet = 1;
-            break;
         default:
             return FM_EXIT_USAGE;
         }
     }
     if (fm_cli_no_positional("train", argc, argv)) return FM_EXIT_USAGE;
-    if (!a->data) return fm_cli_usage_error("train", "--data is required");
-    if (!o->target) return fm_cli_usage_error("train", "--target is required");
-    if (!a->out) return fm_cli_usage_error("train", "--out is required");
+    if (!shared->data) return fm_cli_usage_error("train", "--data is required");
+    if (!shared->target) return fm_cli_usage_error("train", "--target is required");
+    if (!shared->out) return fm_cli_usage_error("train", "--out is required");
     if (a->gbt_flag && (!o->family || strcmp(o->family, "gbt") != 0))
         return fm_cli_usage_error("train", "%s applies to --model gbt", a->gbt_flag);
     o->optimizer = fm_optimizer_defaults(kind);
@@ -378,18 +315,22 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
         o->optimizer.momentum = momentum;
         o->optimizer.nesterov = nesterov;
     }
-    o->drop = (const char *const *)a->drop;
-    o->ndrop = a->ndrop;
-    o->pii = (const char *const *)a->pii;
-    o->npii = a->npii;
-    o->progress = a->quiet ? NULL : stderr;
+    o->target = shared->target;
+    o->positive = shared->positive;
+    o->task = shared->task;
+    if (shared->threads) o->threads = shared->threads;
+    o->drop = (const char *const *)shared->drop;
+    o->ndrop = shared->ndrop;
+    o->pii = (const char *const *)shared->pii;
+    o->npii = shared->npii;
+    o->progress = shared->quiet ? NULL : stderr;
     return 0;
 }
 
 static void print_summary(const train_args_t *a, const fm_model_t *m, double read_s,
                           double total_s) {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "model", a->out);
+    cJSON_AddStringToObject(s, "model", a->shared.out);
     cJSON_AddStringToObject(s, "task", fm_task_name(m->task));
     cJSON_AddStringToObject(s, "family", m->family);
     cJSON_AddStringToObject(s, "target", m->target);
@@ -442,13 +383,14 @@ int fm_cmd_train(int argc, char **argv) {
     double start = fm_clock_seconds();
     train_args_t a;
     memset(&a, 0, sizeof a);
+    fm_cli_train_args_init(&a.shared);
     fm_train_options_defaults(&a.train);
     int code = parse_args(argc, argv, &a);
     if (code) {
-        fm_cli_free_list(a.drop);
-        fm_cli_free_list(a.pii);
+        fm_cli_train_args_deinit(&a.shared);
         return code;
     }
+    const char *data = a.shared.data, *out = a.shared.out, *schema = a.shared.schema;
     fm_error_t err;
     fm_error_clear(&err);
     fm_type_overrides_t overrides = {0};
@@ -457,22 +399,21 @@ int fm_cmd_train(int argc, char **argv) {
     double read_s = 0;
     /* Fail on an unwritable output before spending time on training. */
     fm_atomic_file_t probe;
-    int rc = fm_atomic_file_open(&probe, a.out, 0, &err);
+    int rc = fm_atomic_file_open(&probe, out, 0, &err);
     if (!rc) fm_atomic_file_abort(&probe);
-    if (!rc && a.schema) rc = fm_type_overrides_load(a.schema, &overrides, &err);
+    if (!rc && schema) rc = fm_type_overrides_load(schema, &overrides, &err);
     if (!rc) {
         double t0 = fm_clock_seconds();
-        rc = fm_frame_read_csv(a.data, a.schema ? &overrides : NULL, &frame, &err);
+        rc = fm_frame_read_csv(data, schema ? &overrides : NULL, &frame, &err);
         read_s = fm_clock_seconds() - t0;
     }
     if (!rc) rc = fm_train(frame, &a.train, &model, &err);
-    if (!rc) rc = fm_model_save(model, a.out, &err);
+    if (!rc) rc = fm_model_save(model, out, &err);
     if (!rc) print_summary(&a, model, read_s, fm_clock_seconds() - start);
     code = rc ? fm_cli_fail("train", &err) : FM_EXIT_OK;
     fm_model_free(model);
     fm_frame_free(frame);
     fm_type_overrides_free(&overrides);
-    fm_cli_free_list(a.drop);
-    fm_cli_free_list(a.pii);
+    fm_cli_train_args_deinit(&a.shared);
     return code;
 }

@@ -74,3 +74,19 @@ const char *fm_error_message(const fm_error_t *err) {
     if (err->msg[0]) return err->msg;
     return fm_strerror(err->code);
 }
+
+const char *fm_error_without_dir(const char *message, const char *dir, char *out, size_t size) {
+    size_t n = dir ? strlen(dir) : 0;
+    if (!message || !n || !size || !strstr(message, dir)) return message;
+    size_t used = 0;
+    for (const char *p = message; *p && used + 1 < size;) {
+        if (!strncmp(p, dir, n)) {
+            p += n;
+            if (*p == '/') p++;
+            continue;
+        }
+        out[used++] = *p++;
+    }
+    out[used] = '\0';
+    return out;
+}

@@ -73,4 +73,12 @@ int fm_error_prefix(fm_error_t *err, const char *fmt, ...) __attribute__((format
 /* The message of err, or the code's fixed text when no message was recorded. */
 const char *fm_error_message(const fm_error_t *err);
 
+/*
+ * message with every occurrence of dir (and the '/' after it) left out, so that an error shown to
+ * a client does not tell where the server keeps its files: "<dir>/keys.db: ..." becomes
+ * "keys.db: ...". Returns message itself when message is NULL or dir is NULL, empty or not in it;
+ * otherwise out, which holds size bytes (a longer result is cut to fit).
+ */
+const char *fm_error_without_dir(const char *message, const char *dir, char *out, size_t size);
+
 #endif

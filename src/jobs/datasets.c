@@ -338,32 +338,32 @@ void fm_dataset_upload_free(fm_dataset_upload_t *u) {
 /* Writes the plaintext held by fd (from its start) as the stored file opened in f. */
 static int seal_fd(fm_datasets_t *ds, int fd, fm_atomic_file_t *f, const char *what,
                    fm_error_t *err) {
-    fm_sealed_writer_t w;
-    int rc = fm_sealed_writer_init(&w, f->fp, ds->have_key ? &ds->key : NULL, err);
-    char *buf = rc ? NULL : malloc(FM_SEALED_CHUNK);
+    fm_crypt_writer_t w;
+    int rc = fm_crypt_writer_init(&w, f->fp, ds->have_key ? &ds->key : NULL, err);
+    char *buf = rc ? NULL : malloc(FM_CRYPT_CHUNK);
     if (!rc && !buf) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
     off_t at = 0;
     while (!rc) {
-        ssize_t n = pread(fd, buf, FM_SEALED_CHUNK, at);
+        ssize_t n = pread(fd, buf, FM_CRYPT_CHUNK, at);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) rc = fm_error_set(err, FM_EIO, "%s: read error: %s", what, strerror(errno));
         if (n <= 0) break;
         at += n;
-        rc = fm_sealed_writer_write(&w, buf, (size_t)n, err);
+        rc = fm_crypt_writer_write(&w, buf, (size_t)n, err);
     }
-    if (!rc) rc = fm_sealed_writer_finish(&w, err);
-    if (buf) sodium_memzero(buf, FM_SEALED_CHUNK);
+    if (!rc) rc = fm_crypt_writer_finish(&w, err);
+    if (buf) sodium_memzero(buf, FM_CRYPT_CHUNK);
     free(buf);
-    fm_sealed_writer_deinit(&w);
+    fm_crypt_writer_deinit(&w);
     return rc;
 }
 
 static int seal_text(fm_datasets_t *ds, const char *text, fm_atomic_file_t *f, fm_error_t *err) {
-    fm_sealed_writer_t w;
-    int rc = fm_sealed_writer_init(&w, f->fp, ds->have_key ? &ds->key : NULL, err);
-    if (!rc) rc = fm_sealed_writer_write(&w, text, strlen(text), err);
-    if (!rc) rc = fm_sealed_writer_finish(&w, err);
-    fm_sealed_writer_deinit(&w);
+    fm_crypt_writer_t w;
+    int rc = fm_crypt_writer_init(&w, f->fp, ds->have_key ? &ds->key : NULL, err);
+    if (!rc) rc = fm_crypt_writer_write(&w, text, strlen(text), err);
+    if (!rc) rc = fm_crypt_writer_finish(&w, err);
+    fm_crypt_writer_deinit(&w);
     return rc;
 }
 
@@ -486,7 +486,7 @@ int fm_datasets_load(fm_datasets_t *ds, const char *name, fm_frame_t **frame, cJ
         if (n == (ssize_t)sizeof magic && fm_crypt_is_encrypted(magic, sizeof magic)) {
             plain = fm_jobs_temp_fd(ds->dir, err);
             if (plain < 0) rc = err ? err->code : FM_EIO;
-            if (!rc) rc = fm_sealed_copy_out(fd, ds->have_key ? &ds->key : NULL, plain, what, err);
+            if (!rc) rc = fm_crypt_copy_out(fd, ds->have_key ? &ds->key : NULL, plain, what, err);
         } else {
             plain = fd;
             fd = -1;

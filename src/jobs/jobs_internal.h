@@ -1,6 +1,7 @@
 /*
- * Internal to the jobs area: streaming reads and writes of stored files in the format of
- * security/crypt.h (or plain bytes), and the SQLite job store under the worker pool.
+ * Internal to the jobs area: temporary files for plaintext being parsed, and the SQLite job store
+ * under the worker pool. Stored files are streamed with security/crypt.h (fm_crypt_writer_t,
+ * fm_crypt_copy_out).
  */
 #ifndef FM_JOBS_INTERNAL_H
 #define FM_JOBS_INTERNAL_H
@@ -10,44 +11,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
-/* ---- sealed.c: stored files, streamed ---------------------------------------------------- */
-
-#define FM_SEALED_CHUNK ((size_t)64 * 1024) /* plaintext bytes per chunk, as security/crypt.c */
-
-/*
- * Writes a stored file to fp as it is produced: with a key, the encrypted format of
- * security/crypt.h (fm_crypt_decrypt reads it back); without one, the bytes as they are. A chunk
- * is held back until the next byte arrives, so that the last one can carry the FINAL tag. Plain
- * struct; fp is borrowed.
- */
-typedef struct fm_sealed_writer {
-    FILE *fp;
-    int encrypt;
-    fm_master_key_t key;
-    crypto_secretstream_xchacha20poly1305_state state;
-    unsigned char *plain; /* FM_SEALED_CHUNK bytes waiting to be pushed */
-    size_t fill;
-    unsigned char *cipher; /* room for one encrypted chunk */
-    size_t chunks;         /* pushed so far */
-} fm_sealed_writer_t;
-
-/* key may be NULL (plain bytes). Writes the header at once. */
-int fm_sealed_writer_init(fm_sealed_writer_t *w, FILE *fp, const fm_master_key_t *key,
-                          fm_error_t *err);
-int fm_sealed_writer_write(fm_sealed_writer_t *w, const void *data, size_t n, fm_error_t *err);
-/* Pushes the last chunk (FINAL). The caller then commits or discards fp. */
-int fm_sealed_writer_finish(fm_sealed_writer_t *w, fm_error_t *err);
-/* Wipes the key and frees the buffers. Safe after a failed init. */
-void fm_sealed_writer_deinit(fm_sealed_writer_t *w);
-
-/*
- * Copies the plaintext of the stored file open on in_fd (read from its current offset) to out_fd:
- * an encrypted file is decrypted and authenticated chunk by chunk (FM_EDENIED without a key or
- * under another key, FM_EFORMAT when damaged, truncated or extended), a plain one is copied. what
- * names the file in messages. On failure out_fd holds a prefix that the caller must discard.
- */
-int fm_sealed_copy_out(int in_fd, const fm_master_key_t *key, int out_fd, const char *what,
-                       fm_error_t *err);
+/* ---- tempfile.c: the unlinked temporary files that hold plaintext while it is parsed ------ */
 
 /* Opens an unlinked temporary file (mode 0600) in dir for reading and writing: -1 on failure
  * with err set. */

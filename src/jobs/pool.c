@@ -127,29 +127,13 @@ static void record(fm_jobs_t *J, job_t *job, const char *type, cJSON *fields, do
     changed(J, job->id);
 }
 
-/* error without the home directory ("<home>/datasets/x: ..." becomes "datasets/x: ..."): a job's
- * error is shown to API clients, who need not know where the server keeps its files. */
-static const char *without_home(const fm_jobs_t *J, const char *error, char *out, size_t size) {
-    size_t n = strlen(J->home);
-    if (!error || !n || !strstr(error, J->home)) return error;
-    size_t used = 0;
-    for (const char *p = error; *p && used + 1 < size;) {
-        if (!strncmp(p, J->home, n)) {
-            p += n;
-            if (*p == '/') p++;
-            continue;
-        }
-        out[used++] = *p++;
-    }
-    out[used] = '\0';
-    return out;
-}
-
 /* Records a state change with its event ({"state", "error", ...fields}). result is taken. */
 static void change_state(fm_jobs_t *J, job_t *job, const char *state, const char *error,
                          cJSON *result, cJSON *fields, double progress) {
     char shorter[FM_ERROR_MESSAGE_MAX];
-    error = without_home(J, error, shorter, sizeof shorter);
+    /* A job's error is shown to API clients, who need not know where the server keeps its
+     * files: "<home>/datasets/x: ..." becomes "datasets/x: ...". */
+    error = fm_error_without_dir(error, J->home, shorter, sizeof shorter);
     /* The event of "running" is called "started"; the others are named after their state. */
     const char *type = !strcmp(state, "running") ? "started" : state;
     cJSON *e = fields ? fields : cJSON_CreateObject();

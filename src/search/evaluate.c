@@ -63,8 +63,8 @@ void search_view_free(fm_frame_t *view) {
     memset(view, 0, sizeof *view);
 }
 
-int search_labels_for_model(const fm_model_t *model, const search_target_t *target,
-                            const size_t *rows, size_t n, int *out, fm_error_t *err) {
+int search_labels_for_model(const fm_model_t *model, const fm_target_t *target, const size_t *rows,
+                            size_t n, int *out, fm_error_t *err) {
     if (target->task == FM_TASK_REGRESSION) return FM_OK;
     int map[1000];
     for (size_t j = 0; j < target->nclasses; j++) {
@@ -248,7 +248,7 @@ int fm_search_permutation_importance(const fm_model_t *model, const fm_frame_t *
         return fm_error_set(err, FM_EINVAL, "metric: '%s' does not apply to a %s model", metric,
                             fm_task_name(model->task));
     if (repeats < 1) return fm_error_set(err, FM_EINVAL, "repeats: %d is not at least 1", repeats);
-    search_target_t target;
+    fm_target_t target;
     int rc = search_target_resolve(frame, model->target, (int)model->task,
                                    model->task == FM_TASK_BINARY ? model->classes[1] : NULL,
                                    &target, err);
@@ -285,6 +285,6 @@ int fm_search_permutation_importance(const fm_model_t *model, const fm_frame_t *
     free(label);
     free(value);
     free(use);
-    search_target_deinit(&target);
+    fm_target_deinit(&target);
     return rc;
 }

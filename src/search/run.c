@@ -29,7 +29,7 @@ typedef struct searcher {
     fm_search_event_fn on_event;
     void *ctx;
     const atomic_int *cancel;
-    search_target_t target;
+    fm_target_t target;
     search_split_t split;
     search_metric_t metric;
     fold_t *folds;
@@ -626,7 +626,7 @@ int fm_search_run(const fm_frame_t *frame, const fm_search_spec_t *spec,
     free(s.label);
     free_folds(&s);
     search_split_deinit(&s.split);
-    search_target_deinit(&s.target);
+    fm_target_deinit(&s.target);
     return rc;
 }
 

@@ -1,12 +1,13 @@
 /*
- * Internal to the search area: the parsed specification, candidate points, the resolved target,
- * row-subset views of a frame and the search metrics. Nothing here is used outside src/search.
+ * Internal to the search area: the parsed specification, candidate points, the target, row-subset
+ * views of a frame and the search metrics. Nothing here is used outside src/search.
  */
 #ifndef FM_SEARCH_INTERNAL_H
 #define FM_SEARCH_INTERNAL_H
 
 #include "nn/nn.h"
 #include "search/search.h"
+#include "train/target.h"
 #include "train/train.h"
 
 #include <stddef.h>
@@ -119,22 +120,13 @@ int search_metric_higher_is_better(search_metric_t metric);
 int search_metric_fits(search_metric_t metric, fm_task_t task);
 search_metric_t search_metric_default(fm_task_t task);
 
-/* ---- The target, resolved as fm_train resolves it ---------------------------------------- */
+/* ---- The target, read as fm_train reads it (train/target.h) ------------------------------ */
 
-typedef struct search_target {
-    int column;
-    fm_task_t task;
-    size_t nclasses;
-    char **classes; /* owned; binary: [negative, positive] */
-    int32_t *label; /* classification: class per frame row, -1 missing; regression: 0 / -1 */
-    double *value;  /* regression: value per frame row, NaN missing; else NULL */
-} search_target_t;
-
-/* Resolves target column name of frame for task (-1: infer) and positive class. Errors name the
- * column. */
+/* Resolves the target column the specification names (task -1: infer) with fm_target_resolve.
+ * Errors name the column; a positive class for a regression target is refused. Free with
+ * fm_target_deinit. */
 int search_target_resolve(const fm_frame_t *frame, const char *name, int task, const char *positive,
-                          search_target_t *out, fm_error_t *err);
-void search_target_deinit(search_target_t *t);
+                          fm_target_t *out, fm_error_t *err);
 
 /* ---- Splits ------------------------------------------------------------------------------ */
 
@@ -152,7 +144,7 @@ typedef struct search_split {
 /* Splits frame's rows as spec says, given the resolved target. Errors name the column, or say
  * how many rows the split lacked. */
 int search_split_make(const fm_frame_t *frame, const fm_search_spec_t *spec,
-                      const search_target_t *target, search_split_t *out, fm_error_t *err);
+                      const fm_target_t *target, search_split_t *out, fm_error_t *err);
 void search_split_deinit(search_split_t *split);
 
 /* ---- Row views and evaluation ------------------------------------------------------------ */
@@ -170,8 +162,8 @@ void search_view_free(fm_frame_t *view);
  * Labels of the view's rows in model's class order: out[i] for rows[0..n) of the frame's target
  * (classification), mapped by class name. FM_EDATA when the model lacks one of the classes.
  */
-int search_labels_for_model(const fm_model_t *model, const search_target_t *target,
-                            const size_t *rows, size_t n, int *out, fm_error_t *err);
+int search_labels_for_model(const fm_model_t *model, const fm_target_t *target, const size_t *rows,
+                            size_t n, int *out, fm_error_t *err);
 
 /* The metric of predictions pred[n * width] (fm_model_predict_frame's layout) against labels
  * (classification) or values (regression). NaN when undefined. */

@@ -65,16 +65,7 @@ int search_key_used(const char *family, search_key_t key) {
 }
 
 const char *search_point_family(const search_point_t *p, fm_task_t task) {
-    if (!is_linear_family(p->family)) return p->family;
-    switch (task) {
-    case FM_TASK_BINARY:
-        return "logistic";
-    case FM_TASK_MULTICLASS:
-        return "softmax";
-    case FM_TASK_REGRESSION:
-        return "linear";
-    }
-    return p->family;
+    return is_linear_family(p->family) ? fm_train_default_family(task) : p->family;
 }
 
 /* ---- Metrics by name ---------------------------------------------------------------------- */

@@ -104,13 +104,13 @@ int fm_search_parse_time(const char *text, double *out) {
 }
 
 /* The time of every frame row (NaN for rows without a target, which are not used). */
-static int read_times(const fm_frame_t *frame, const char *name, const search_target_t *target,
+static int read_times(const fm_frame_t *frame, const char *name, const fm_target_t *target,
                       double *time, fm_error_t *err) {
     int col = fm_frame_find(frame, name);
     if (col < 0)
         return fm_error_set(err, FM_EINVAL, "validation.time_column: column '%s' is not in %s",
                             name, frame->source ? frame->source : "the data");
-    if (col == target->column)
+    if ((size_t)col == target->column)
         return fm_error_set(err, FM_EINVAL, "validation.time_column: '%s' is the target column",
                             name);
     const fm_column_t *c = &frame->columns[col];
@@ -163,7 +163,7 @@ static size_t share(double fraction, size_t n) {
 /* Out of time: sort the used rows by time (ties by row), the latest holdout share is the test,
  * the latest valid_fraction of the rest validates. */
 static int split_time(const fm_frame_t *frame, const fm_search_spec_t *spec,
-                      const search_target_t *target, search_split_t *s, fm_error_t *err) {
+                      const fm_target_t *target, search_split_t *s, fm_error_t *err) {
     size_t n = frame->nrows;
     double *time = malloc((n ? n : 1) * sizeof *time);
     timed_row_t *order = malloc((n ? n : 1) * sizeof *order);
@@ -194,7 +194,7 @@ static int split_time(const fm_frame_t *frame, const fm_search_spec_t *spec,
 
 /* The test share, stratified by class. */
 static int split_test(const fm_frame_t *frame, const fm_search_spec_t *spec,
-                      const search_target_t *target, fm_rng_t *rng, search_split_t *s,
+                      const fm_target_t *target, fm_rng_t *rng, search_split_t *s,
                       fm_error_t *err) {
     size_t *keep = NULL, *test = NULL, nkeep = 0, ntest = 0;
     int groups = target->task == FM_TASK_REGRESSION ? 1 : (int)target->nclasses;
@@ -211,14 +211,14 @@ static int split_test(const fm_frame_t *frame, const fm_search_spec_t *spec,
 }
 
 /* Labels of the training rows (the others -1), the input of the fold and holdout splits. */
-static int32_t *training_labels(const search_split_t *s, const search_target_t *target, size_t n) {
+static int32_t *training_labels(const search_split_t *s, const fm_target_t *target, size_t n) {
     int32_t *labels = malloc((n ? n : 1) * sizeof *labels);
     for (size_t i = 0; labels && i < n; i++)
         labels[i] = s->part[i] == FM_SEARCH_ROW_TRAIN ? target->label[i] : -1;
     return labels;
 }
 
-static int split_kfold(const fm_search_spec_t *spec, const search_target_t *target, size_t n,
+static int split_kfold(const fm_search_spec_t *spec, const fm_target_t *target, size_t n,
                        fm_rng_t *rng, search_split_t *s, fm_error_t *err) {
     int groups = target->task == FM_TASK_REGRESSION ? 1 : (int)target->nclasses;
     int32_t *labels = training_labels(s, target, n);
@@ -249,7 +249,7 @@ static int split_kfold(const fm_search_spec_t *spec, const search_target_t *targ
     return rc;
 }
 
-static int split_holdout(const fm_search_spec_t *spec, const search_target_t *target, size_t n,
+static int split_holdout(const fm_search_spec_t *spec, const fm_target_t *target, size_t n,
                          fm_rng_t *rng, search_split_t *s, fm_error_t *err) {
     int groups = target->task == FM_TASK_REGRESSION ? 1 : (int)target->nclasses;
     int32_t *labels = training_labels(s, target, n);
@@ -287,7 +287,7 @@ static int collect_rows(size_t n, search_split_t *s, fm_error_t *err) {
 }
 
 int search_split_make(const fm_frame_t *frame, const fm_search_spec_t *spec,
-                      const search_target_t *target, search_split_t *s, fm_error_t *err) {
+                      const fm_target_t *target, search_split_t *s, fm_error_t *err) {
     memset(s, 0, sizeof *s);
     size_t n = frame->nrows;
     s->nfolds = spec->scheme == SCHEME_KFOLD ? spec->folds : 1;
@@ -321,7 +321,7 @@ void search_split_deinit(search_split_t *s) {
 
 int fm_search_assign(const fm_frame_t *frame, const fm_search_spec_t *spec, int32_t *part,
                      int *nfolds, fm_error_t *err) {
-    search_target_t target;
+    fm_target_t target;
     int rc = search_target_resolve(frame, spec->target, spec->task, spec->positive, &target, err);
     if (rc) return rc;
     search_split_t s;
@@ -331,6 +331,6 @@ int fm_search_assign(const fm_frame_t *frame, const fm_search_spec_t *spec, int3
         *nfolds = s.nfolds;
         search_split_deinit(&s);
     }
-    search_target_deinit(&target);
+    fm_target_deinit(&target);
     return rc;
 }

@@ -184,9 +184,9 @@ static int skipped(const char *name, const char *const *skip, size_t nskip) {
 }
 
 /* The features' objects, each computed over the used rows, in frame order. */
-static int compute(const fm_frame_t *frame, const search_target_t *t, const size_t *use,
-                   size_t nuse, double goods, double bads, const char *const *skip, size_t nskip,
-                   cJSON **items, size_t *nitems, fm_error_t *err) {
+static int compute(const fm_frame_t *frame, const fm_target_t *t, const size_t *use, size_t nuse,
+                   double goods, double bads, const char *const *skip, size_t nskip, cJSON **items,
+                   size_t *nitems, fm_error_t *err) {
     size_t most = IV_BINS + 1;
     for (size_t c = 0; c < frame->ncols; c++)
         if (frame->columns[c].type == FM_COLUMN_CATEGORICAL &&
@@ -198,7 +198,7 @@ static int compute(const fm_frame_t *frame, const search_target_t *t, const size
     int rc = bins && woe && iv && sorted ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
     for (size_t c = 0; !rc && c < frame->ncols; c++) {
         const fm_column_t *col = &frame->columns[c];
-        if ((int)c == t->column || skipped(col->name, skip, nskip)) continue;
+        if (c == t->column || skipped(col->name, skip, nskip)) continue;
         size_t n = col->type == FM_COLUMN_NUMERIC
                        ? numeric_bins(col, use, nuse, t->label, sorted, bins)
                        : category_bins(col, use, nuse, t->label, bins);
@@ -220,7 +220,7 @@ int fm_search_information_value(const fm_frame_t *frame, const char *target, con
                                 const size_t *rows, size_t nrows, const char *const *skip,
                                 size_t nskip, cJSON **out, fm_error_t *err) {
     *out = NULL;
-    search_target_t t;
+    fm_target_t t;
     int rc = search_target_resolve(frame, target, FM_TASK_BINARY, positive, &t, err);
     if (rc) return fm_error_prefix(err, "Information Value needs a binary target: ");
     size_t count = rows ? nrows : frame->nrows;
@@ -262,6 +262,6 @@ int fm_search_information_value(const fm_frame_t *frame, const char *target, con
         cJSON_Delete(items[i]);
     free(items);
     free(use);
-    search_target_deinit(&t);
+    fm_target_deinit(&t);
     return rc;
 }

@@ -59,28 +59,11 @@ int fm_http_status(int code) {
     }
 }
 
-/* Copies message to out without the home directory: "<home>/keys.db: ..." becomes "keys.db:
- * ...", so that error replies do not tell clients where the server keeps its files. */
-static const char *without_home(const fm_server_t *s, const char *message, char *out, size_t size) {
-    const char *home = fm_registry_home(s->registry);
-    size_t n = home ? strlen(home) : 0;
-    if (!n || !strstr(message, home)) return message;
-    size_t used = 0;
-    for (const char *p = message; *p && used + 1 < size;) {
-        if (!strncmp(p, home, n)) {
-            p += n;
-            if (*p == '/') p++;
-            continue;
-        }
-        out[used++] = *p++;
-    }
-    out[used] = '\0';
-    return out;
-}
-
 void fm_reply_error(fm_request_t *req, int status, const char *message) {
     char shorter[FM_ERROR_MESSAGE_MAX + 64];
-    message = without_home(req->server, message, shorter, sizeof shorter);
+    /* Error replies do not tell clients where the server keeps its files. */
+    message = fm_error_without_dir(message, fm_registry_home(req->server->registry), shorter,
+                                   sizeof shorter);
     /* Messages may quote request values: card numbers and e-mail addresses never go out. */
     fm_buf_t scrubbed = FM_BUF_INIT;
     if (fm_pii_scrub(req->server->pii, message, strlen(message), &scrubbed) == FM_OK &&

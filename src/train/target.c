@@ -1,5 +1,6 @@
 /*
- * The target column: task inference, class labels and their order, per-row labels or values.
+ * The target column (train/target.h): task inference, class labels and their order, per-row
+ * labels or values.
  */
 #include "train/target.h"
 #include "core/buf.h"
@@ -150,6 +151,7 @@ int fm_target_resolve(const fm_frame_t *frame, size_t col, int task, const char 
     memset(t, 0, sizeof *t);
     const fm_column_t *c = &frame->columns[col];
     size_t n = frame->nrows;
+    t->column = col;
     if (task < 0) {
         if (c->type == FM_COLUMN_CATEGORICAL) {
             task = c->dict.count > 2 ? FM_TASK_MULTICLASS : FM_TASK_BINARY;
@@ -167,10 +169,16 @@ int fm_target_resolve(const fm_frame_t *frame, size_t col, int task, const char 
                                 "target (use --task binary or multiclass)",
                                 c->name);
         t->value = malloc((n ? n : 1) * sizeof *t->value);
-        if (!t->value) return fm_error_set(err, FM_ENOMEM, "out of memory");
+        t->label = malloc((n ? n : 1) * sizeof *t->label);
+        if (!t->value || !t->label) {
+            fm_target_deinit(t);
+            return fm_error_set(err, FM_ENOMEM, "out of memory");
+        }
         memcpy(t->value, c->values, n * sizeof *t->value);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            t->label[i] = isnan(t->value[i]) ? -1 : 0;
             t->missing += isnan(t->value[i]) ? 1 : 0;
+        }
         return FM_OK;
     }
     t->label = malloc((n ? n : 1) * sizeof *t->label);

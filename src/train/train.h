@@ -72,6 +72,11 @@ typedef struct fm_train_options {
  * documented above). */
 void fm_train_options_defaults(fm_train_options_t *options);
 
+/* The family fm_train fits when options.family is NULL, the linear model of the task:
+ * "logistic" (binary), "softmax" (multiclass) or "linear" (regression); "mlp" for a value outside
+ * fm_task_t. A static string. */
+const char *fm_train_default_family(fm_task_t task);
+
 /*
  * Trains a model on frame. *out is owned by the caller (fm_model_free). Errors (FM_EINVAL /
  * FM_EDATA) name the column or setting: missing target or weight column, unknown dropped column,

@@ -82,7 +82,7 @@ typedef struct run {
     size_t width; /* outputs per row */
 } run_t;
 
-static const char *default_family(fm_task_t task) {
+const char *fm_train_default_family(fm_task_t task) {
     switch (task) {
     case FM_TASK_BINARY:
         return "logistic";
@@ -96,7 +96,7 @@ static const char *default_family(fm_task_t task) {
 
 static int check_family(const char *family, fm_task_t task, fm_error_t *err) {
     if (!strcmp(family, "mlp") || !strcmp(family, "gbt")) return FM_OK;
-    const char *wanted = default_family(task);
+    const char *wanted = fm_train_default_family(task);
     if (!strcmp(family, "logistic") || !strcmp(family, "linear") || !strcmp(family, "softmax")) {
         if (!strcmp(family, wanted)) return FM_OK;
         return fm_error_set(err, FM_EINVAL,
@@ -182,14 +182,9 @@ static int split_rows(run_t *r, fm_rng_t *rng, fm_error_t *err) {
         chosen[r->opt->rows[i]] = 1;
     }
     int groups = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (chosen && !chosen[i])
-            strata[i] = -1; /* not a training row: left out of both parts */
-        else if (r->target.task == FM_TASK_REGRESSION)
-            strata[i] = isnan(r->target.value[i]) ? -1 : 0;
-        else
-            strata[i] = r->target.label[i];
-    }
+    /* A row outside options.rows is left out of both parts, as is one without a target. */
+    for (size_t i = 0; i < n; i++)
+        strata[i] = chosen && !chosen[i] ? -1 : r->target.label[i];
     free(chosen);
     if (r->target.task != FM_TASK_REGRESSION) groups = (int)r->target.nclasses;
     int rc = fm_split_stratified(strata, n, groups, r->opt->valid_fraction, rng, &r->train_rows,
@@ -755,7 +750,7 @@ static int train_run(run_t *r, fm_error_t *err) {
         return fm_error_set(err, FM_EINVAL, "invalid training settings");
     int rc = fm_target_resolve(f, (size_t)target_col, o->task, o->positive, &r->target, err);
     if (rc) return rc;
-    r->family = o->family ? o->family : default_family(r->target.task);
+    r->family = o->family ? o->family : fm_train_default_family(r->target.task);
     if ((rc = check_family(r->family, r->target.task, err))) return rc;
     if ((rc = choose_columns(r, (size_t)target_col, err))) return rc;
 

@@ -133,6 +133,25 @@ class Workdir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def run_main(title, prefix, sections):
+    """The whole main() of a test script: the checks titled `title`, in a new Workdir(prefix).
+    sections(C, w) sets up and runs the sections; an exception that escapes it (a failed setup)
+    is a failed check. Every server still running is killed before the summary; the directory is
+    kept when a check failed. Returns the exit status."""
+    require_finmaas()
+    C = Checks(title)
+    w = Workdir(prefix)
+    try:
+        sections(C, w)
+    except Exception:  # noqa: BLE001 - a failed setup is a failed check
+        C.check(False, "setup", traceback.format_exc())
+    finally:
+        _kill_started()
+    code = C.finish()
+    w.close(code != 0)
+    return code
+
+
 # ---- The CLI -------------------------------------------------------------------------------
 
 
@@ -663,6 +682,17 @@ class Server:
         if r.status != 200:
             raise RuntimeError("GET /metrics: %r" % r)
         return parse_prometheus(r.body.decode())
+
+
+def stop_checked(C, s, within=None):
+    """SIGTERM to server s, then the checks every test makes of a server it stops: exit status 0
+    (within `within` seconds when given) and no sanitizer report in its stderr. Returns the
+    seconds it took to exit."""
+    rc, took = s.stop()
+    C.check(rc == 0 and (within is None or took < within),
+            "%s: exit status 0 on SIGTERM (%.2f s)" % (s.name, took), rc)
+    C.check(not s.sanitizer_report(), "%s: no sanitizer report" % s.name, s.stderr()[-3000:])
+    return took
 
 
 def response_complete(data):

@@ -22,7 +22,6 @@ import json
 import os
 import struct
 import sys
-import traceback
 
 import numpy as np
 import xgboost as xgb
@@ -321,29 +320,25 @@ def t_quality(C, w):
             % (auc, n), auc)
 
 
+def sections(C, w):
+    cases = [
+        make_case(w, "credit", CREDIT, "Status", ["--positive", "bad"]),
+        make_case(w, "creditg", CREDIT_G, "class", ["--positive", "bad", "--threads", "2"]),
+        make_case(w, "marital", CREDIT, "Marital", ["--drop", "Status", "--rounds", "80"],
+                  nrows=600),
+        make_case(w, "amount", CREDIT, "Amount", ["--rounds", "120"], nrows=600),
+    ]
+    C.section("the booster in the .fmm against xgboost", t_against_xgboost, C, cases)
+    C.section("inspect and the train summary", t_describe, C, cases)
+    C.section("determinism", t_deterministic, C, w)
+    C.section("gbt flags", t_options, C, w)
+    C.section("serving", t_serve, C, w, cases)
+    C.section("quality on a stratified holdout", t_quality, C, w)
+
+
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("gradient-boosted trees: CLI, xgboost, serving, quality")
-    w = fm.Workdir("fm-gbt-")
-    try:
-        cases = [
-            make_case(w, "credit", CREDIT, "Status", ["--positive", "bad"]),
-            make_case(w, "creditg", CREDIT_G, "class", ["--positive", "bad", "--threads", "2"]),
-            make_case(w, "marital", CREDIT, "Marital", ["--drop", "Status", "--rounds", "80"],
-                      nrows=600),
-            make_case(w, "amount", CREDIT, "Amount", ["--rounds", "120"], nrows=600),
-        ]
-        C.section("the booster in the .fmm against xgboost", t_against_xgboost, C, cases)
-        C.section("inspect and the train summary", t_describe, C, cases)
-        C.section("determinism", t_deterministic, C, w)
-        C.section("gbt flags", t_options, C, w)
-        C.section("serving", t_serve, C, w, cases)
-        C.section("quality on a stratified holdout", t_quality, C, w)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("gradient-boosted trees: CLI, xgboost, serving, quality", "fm-gbt-",
+                       sections)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import re
 import socket
 import sys
 import time
-import traceback
 import urllib.parse
 
 import numpy as np
@@ -75,21 +74,11 @@ def setup(w):
     c.key_ids = {k["name"]: k["id"] for k in
                  json.loads(fm.finmaas("keys", "list", "--home", c.home, "--json"))}
     c.csv_bytes = open(fm.CREDIT, "rb").read()
-    c.servers = []
     return c
 
 
 def start(c, name):
-    s = fm.Server(c.home, c.w.path, name=name, args=SERVER_ARGS)
-    c.servers.append(s)
-    return s.start()
-
-
-def stop(C, s):
-    rc, took = s.stop()
-    C.check(rc == 0, "%s: exit status 0 on SIGTERM (%.2f s)" % (s.name, took), rc)
-    C.check(not s.sanitizer_report(), "%s: no sanitizer report" % s.name, s.stderr()[-3000:])
-    return took
+    return fm.Server(c.home, c.w.path, name=name, args=SERVER_ARGS).start()
 
 
 def error_of(r):
@@ -600,7 +589,7 @@ def t_restart(C, c, s):
     conn.request("GET", "/api/jobs/%s/events" % job_id, headers=fm.bearer(K["auditor"]))
     stream = conn.getresponse()
     stream.readline()
-    took = stop(C, s)
+    took = fm.stop_checked(C, s)
     t0 = time.monotonic()
     try:
         rest = stream.read()
@@ -639,7 +628,7 @@ def t_restart(C, c, s):
     doc = wait_state(s3, c, r.json().get("id"), ("succeeded", "failed"), 300) \
         if r.status == 202 else {}
     C.check(doc.get("state") == "succeeded", "the restarted server runs new jobs", doc.get("error"))
-    stop(C, s3)
+    fm.stop_checked(C, s3)
 
 
 def t_encrypted(C, c):
@@ -656,9 +645,7 @@ def t_encrypted(C, c):
     keys = fm.home_keys(home)
 
     def server(name, env):
-        s = fm.Server(home, c.w.path, name=name, args=SERVER_ARGS, env=env)
-        c.servers.append(s)
-        return s.start()
+        return fm.Server(home, c.w.path, name=name, args=SERVER_ARGS, env=env).start()
 
     s = server("enc", {"FINMAAS_MASTER_KEY_FILE": key})
     r = s.request("POST", "/api/datasets?name=secret&pii=Age", c.csv_bytes, headers=CSV,
@@ -686,7 +673,7 @@ def t_encrypted(C, c):
             doc.get("error"))
     pii = (doc.get("spec") or {}).get("pii")
     C.equal(pii, ["Age"], "the job's spec marks the dataset's PII column")
-    stop(C, s)
+    fm.stop_checked(C, s)
     for tag, env in (("no-key", {}), ("other-key", {"FINMAAS_MASTER_KEY_FILE": other})):
         s = server("enc-" + tag, env)
         r = s.get("/api/datasets/secret", key=keys["auditor"])
@@ -694,38 +681,28 @@ def t_encrypted(C, c):
                 "%s: the dataset is refused (403, naming it)" % tag, r)
         r = s.post("/api/jobs", dict(spec, name="other-model"), key=keys["modeler"])
         C.check(r.status == 403, "%s: and no job starts on it" % tag, r)
-        stop(C, s)
+        fm.stop_checked(C, s)
+
+
+def sections(C, w):
+    c = setup(w)
+    out = fm.finmaas("serve", "--help")
+    C.check("--job-workers" in out and "--max-dataset-bytes" in out,
+            "finmaas serve --help documents --job-workers and --max-dataset-bytes")
+    s = start(c, "main")
+    C.section("datasets: upload, profile against pandas, list, get, delete", t_datasets, C, c, s)
+    C.section("datasets: bad uploads leave nothing behind", t_bad_uploads, C, c, s)
+    C.section("jobs: a search followed to the end, its model served", t_job_flow, C, c, s)
+    C.section("jobs: bad submissions", t_bad_jobs, C, c, s)
+    C.section("roles, scopes and the audit trail", t_roles, C, c, s)
+    C.section("jobs: cancel queued and running, a full queue", t_cancel, C, c, s)
+    C.section("predictions while a job runs", t_latency, C, c, s)
+    C.section("encryption at rest", t_encrypted, C, c)
+    C.section("restarts: shutdown and crash in the middle of a job", t_restart, C, c, s)
 
 
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("finmaas serve: datasets and training jobs")
-    w = fm.Workdir("fm-jobs-")
-    c = None
-    try:
-        c = setup(w)
-        out = fm.finmaas("serve", "--help")
-        C.check("--job-workers" in out and "--max-dataset-bytes" in out,
-                "finmaas serve --help documents --job-workers and --max-dataset-bytes")
-        s = start(c, "main")
-        C.section("datasets: upload, profile against pandas, list, get, delete", t_datasets, C,
-                  c, s)
-        C.section("datasets: bad uploads leave nothing behind", t_bad_uploads, C, c, s)
-        C.section("jobs: a search followed to the end, its model served", t_job_flow, C, c, s)
-        C.section("jobs: bad submissions", t_bad_jobs, C, c, s)
-        C.section("roles, scopes and the audit trail", t_roles, C, c, s)
-        C.section("jobs: cancel queued and running, a full queue", t_cancel, C, c, s)
-        C.section("predictions while a job runs", t_latency, C, c, s)
-        C.section("encryption at rest", t_encrypted, C, c)
-        C.section("restarts: shutdown and crash in the middle of a job", t_restart, C, c, s)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    finally:
-        for s in (c.servers if c else []):
-            s.kill()
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("finmaas serve: datasets and training jobs", "fm-jobs-", sections)
 
 
 if __name__ == "__main__":

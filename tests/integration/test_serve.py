@@ -20,7 +20,6 @@ import os
 import re
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmserve as fm  # noqa: E402
@@ -1019,50 +1018,38 @@ def t_route_coverage(C, c, s):
 # ---- main ----------------------------------------------------------------------------------
 
 
+def sections(C, w):
+    c = setup(w)
+    s = fm.Server(c.home, w.path).start()
+    C.section("health and server metadata", t_health, C, c, s)
+    C.section("model metadata", t_metadata, C, c, s)
+    C.section("model ready", t_ready, C, c, s)
+    C.section("V2 infer, binary, against finmaas predict", t_v2_binary, C, c, s)
+    C.section("V2 infer, pre-encoded input", t_encoded, C, c, s)
+    C.section("V2 infer, multiclass", t_multiclass, C, c, s)
+    C.section("V2 infer, regression", t_regression, C, c, s)
+    C.section("V2 infer, BOOL, FP32 and INT64 tensors", t_bool, C, c, s)
+    C.section("TensorFlow Serving REST", t_tf, C, c, s)
+    C.section("repository: index, load, unload, upload, labels", t_repository, C, c, s)
+    C.section("error statuses", t_errors, C, c, s)
+    C.section("mangled bodies", t_mutated, C, c, s)
+    C.section("large requests", t_large, C, c, s)
+    C.section("requests that claim huge shapes", t_claimed_rows, C, c, w)
+    C.section("request ids", t_request_ids, C, c, s)
+    C.section("metrics", t_metrics, C, c, s)
+    C.section("body limit", t_body_limit, C, c, w)
+    C.section("keep-alive", t_keep_alive, C, c, s)
+    C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
+    C.section("datasets and training jobs", t_training, C, c, s)
+    C.section("route table coverage", t_route_coverage, C, c, s)
+    fm.stop_checked(C, s, within=10)
+    with open(s.access_log) as f:
+        log_text = f.read()
+    C.section("access log", t_access_log, C, c, s, log_text)
+
+
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("finmaas serve: endpoints, answers, errors")
-    w = fm.Workdir("fm-serve-")
-    s = None
-    try:
-        c = setup(w)
-        s = fm.Server(c.home, w.path).start()
-        C.section("health and server metadata", t_health, C, c, s)
-        C.section("model metadata", t_metadata, C, c, s)
-        C.section("model ready", t_ready, C, c, s)
-        C.section("V2 infer, binary, against finmaas predict", t_v2_binary, C, c, s)
-        C.section("V2 infer, pre-encoded input", t_encoded, C, c, s)
-        C.section("V2 infer, multiclass", t_multiclass, C, c, s)
-        C.section("V2 infer, regression", t_regression, C, c, s)
-        C.section("V2 infer, BOOL, FP32 and INT64 tensors", t_bool, C, c, s)
-        C.section("TensorFlow Serving REST", t_tf, C, c, s)
-        C.section("repository: index, load, unload, upload, labels", t_repository, C, c, s)
-        C.section("error statuses", t_errors, C, c, s)
-        C.section("mangled bodies", t_mutated, C, c, s)
-        C.section("large requests", t_large, C, c, s)
-        C.section("requests that claim huge shapes", t_claimed_rows, C, c, w)
-        C.section("request ids", t_request_ids, C, c, s)
-        C.section("metrics", t_metrics, C, c, s)
-        C.section("body limit", t_body_limit, C, c, w)
-        C.section("keep-alive", t_keep_alive, C, c, s)
-        C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
-        C.section("datasets and training jobs", t_training, C, c, s)
-        C.section("route table coverage", t_route_coverage, C, c, s)
-        rc, took = s.stop()
-        C.check(rc == 0 and took < 10, "SIGTERM: exit status 0 (%.2f s)" % took, rc)
-        C.check(not s.sanitizer_report(), "no sanitizer report in the server's stderr",
-                s.stderr()[-3000:])
-        with open(s.access_log) as f:
-            log_text = f.read()
-        C.section("access log", t_access_log, C, c, s, log_text)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    finally:
-        if s:
-            s.kill()
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("finmaas serve: endpoints, answers, errors", "fm-serve-", sections)
 
 
 if __name__ == "__main__":

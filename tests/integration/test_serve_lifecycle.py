@@ -24,7 +24,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmserve as fm  # noqa: E402
@@ -364,22 +363,18 @@ def t_watch(C, c):
     C.check(not s.sanitizer_report(), "watch server: no sanitizer report", s.stderr()[-3000:])
 
 
+def sections(C, w):
+    c = setup(w)
+    C.section("shutdown with requests waiting in the batcher", t_shutdown_batched, C, c)
+    C.section("shutdown under load", t_shutdown_under_load, C, c)
+    C.section("requests arriving just after SIGTERM", t_shutdown_race, C, c)
+    C.section("memory over load/unload cycles", t_memory, C, c)
+    C.section("registry changes from the CLI", t_watch, C, c)
+
+
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("finmaas serve: shutdown, memory, registry watch")
-    w = fm.Workdir("fm-serve-life-")
-    try:
-        c = setup(w)
-        C.section("shutdown with requests waiting in the batcher", t_shutdown_batched, C, c)
-        C.section("shutdown under load", t_shutdown_under_load, C, c)
-        C.section("requests arriving just after SIGTERM", t_shutdown_race, C, c)
-        C.section("memory over load/unload cycles", t_memory, C, c)
-        C.section("registry changes from the CLI", t_watch, C, c)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("finmaas serve: shutdown, memory, registry watch", "fm-serve-life-",
+                       sections)
 
 
 if __name__ == "__main__":

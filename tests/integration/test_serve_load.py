@@ -24,7 +24,6 @@ import random
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmserve as fm  # noqa: E402
@@ -306,30 +305,19 @@ def t_batching(C, c, w):
     C.check(not s.sanitizer_report(), "no sanitizer report (batched server)", s.stderr()[-3000:])
 
 
+def sections(C, w):
+    c = setup(w)
+    s = fm.Server(c.home, w.path).start()
+    C.section("16 keep-alive clients", t_concurrency, C, c, s)
+    C.section("version swap under load", t_swap, C, c, s)
+    C.section("unload and load under load", t_unload_under_load, C, c, s)
+    fm.stop_checked(C, s)
+    C.section("dynamic batching", t_batching, C, c, w)
+
+
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("finmaas serve: concurrency, version swap, batching")
-    w = fm.Workdir("fm-serve-load-")
-    s = None
-    try:
-        c = setup(w)
-        s = fm.Server(c.home, w.path).start()
-        C.section("16 keep-alive clients", t_concurrency, C, c, s)
-        C.section("version swap under load", t_swap, C, c, s)
-        C.section("unload and load under load", t_unload_under_load, C, c, s)
-        rc, took = s.stop()
-        C.check(rc == 0, "SIGTERM: exit status 0 (%.2f s)" % took, rc)
-        C.check(not s.sanitizer_report(), "no sanitizer report in the server's stderr",
-                s.stderr()[-3000:])
-        C.section("dynamic batching", t_batching, C, c, w)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    finally:
-        if s:
-            s.kill()
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("finmaas serve: concurrency, version swap, batching", "fm-serve-load-",
+                       sections)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,15 @@ static void test_error_codes(void) {
     FM_CHECK_STR(fm_error_message(&err), "model 'm': file x.csv line");
     FM_CHECK_INT(err.code, FM_EIO);
     FM_CHECK_INT(fm_error_set(NULL, FM_EINVAL, "no handle"), FM_EINVAL);
+    /* The home directory left out of messages shown to clients. */
+    char out[32];
+    const char *msg = "/srv/home/keys.db: locked (/srv/home)";
+    FM_CHECK_STR(fm_error_without_dir(msg, "/srv/home", out, sizeof out), "keys.db: locked ()");
+    FM_CHECK(fm_error_without_dir(msg, "/elsewhere", out, sizeof out) == msg);
+    FM_CHECK(fm_error_without_dir(msg, "", out, sizeof out) == msg);
+    FM_CHECK(fm_error_without_dir(msg, NULL, out, sizeof out) == msg);
+    FM_CHECK(fm_error_without_dir(NULL, "/srv/home", out, sizeof out) == NULL);
+    FM_CHECK_STR(fm_error_without_dir(msg, "/srv/home", out, 8), "keys.db");
 }
 
 static void test_buf(void) {

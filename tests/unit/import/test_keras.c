@@ -18,29 +18,12 @@
 #include "core/buf.h"
 #include "import/keras.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <hdf5.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmpdir[64];
-
-static void remove_tmpdir(void) {
-    rmdir(tmpdir);
-}
-
-static void path_in_tmp(char *buf, size_t size, const char *name) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/fm_keras_XXXXXX");
-        if (!mkdtemp(tmpdir)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_tmpdir);
-    }
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-}
 
 /* JSON written with single quotes for readability, returned with double quotes (caller frees). */
 static char *json(const char *single_quoted) {
@@ -327,7 +310,7 @@ static void test_sequential_multiclass(void) {
     for (int variant = 0; variant < 2; variant++) {
         /* variable-length text and float32, then fixed-length text and float64 */
         fixture_t f = {seq_multiclass, tiny_names, 5, d, 3, variant, variant, 0, 0};
-        path_in_tmp(path, sizeof path, "tiny.h5");
+        fm_test_scratch_path(path, sizeof path, "tiny.h5");
         write_fixture(path, &f);
         fm_model_t *m = import_expect(path, NULL, FM_OK, NULL);
         if (!m) continue;
@@ -360,7 +343,7 @@ static void test_options(void) {
     dense_w_t d[3];
     tiny_dense(d);
     char path[128];
-    path_in_tmp(path, sizeof path, "options.h5");
+    fm_test_scratch_path(path, sizeof path, "options.h5");
     fixture_t f = {seq_multiclass, tiny_names, 5, d, 3, 0, 0, 0, 0};
     write_fixture(path, &f);
     static const char *const names[] = {"a", "b", "c", "d", "e"};
@@ -463,7 +446,7 @@ static void test_functional(void) {
     static const char *const names[] = {"x", "h", "out"};
     const char *configs[2] = {keras2, keras3};
     char path[128];
-    path_in_tmp(path, sizeof path, "functional.h5");
+    fm_test_scratch_path(path, sizeof path, "functional.h5");
     for (int k = 0; k < 2; k++) {
         fixture_t f = {configs[k], names, 3, d, 2, 0, 0, 0, 0};
         write_fixture(path, &f);
@@ -501,7 +484,7 @@ static void test_fold_linear(void) {
     char config[1024], path[128];
     dense_w_t d[3];
     chain_fixture(config, sizeof config, d, "linear", "relu", 1, "sigmoid");
-    path_in_tmp(path, sizeof path, "fold.h5");
+    fm_test_scratch_path(path, sizeof path, "fold.h5");
     fixture_t f = {config, chain_names, 3, d, 3, 0, 0, 0, 0};
     write_fixture(path, &f);
     fm_model_t *m = import_expect(path, NULL, FM_OK, NULL);
@@ -532,7 +515,7 @@ static void test_fold_linear(void) {
 static void test_task_conversions(void) {
     char config[1024], path[128];
     dense_w_t d[3];
-    path_in_tmp(path, sizeof path, "task.h5");
+    fm_test_scratch_path(path, sizeof path, "task.h5");
     fixture_t f = {config, chain_names, 3, d, 3, 0, 0, 0, 0};
     fm_keras_options_t o;
     fm_keras_options_defaults(&o);
@@ -602,7 +585,7 @@ static void test_task_conversions(void) {
 static void test_unsupported(void) {
     char config[1024], path[128];
     dense_w_t d[3];
-    path_in_tmp(path, sizeof path, "unsupported.h5");
+    fm_test_scratch_path(path, sizeof path, "unsupported.h5");
     fixture_t f = {config, chain_names, 3, d, 3, 0, 0, 0, 0};
 
     chain_fixture(config, sizeof config, d, "relu", "elu", 1, "sigmoid");
@@ -677,7 +660,7 @@ static void test_unsupported(void) {
 static void test_bad_weights(void) {
     char config[1024], path[128];
     dense_w_t d[3];
-    path_in_tmp(path, sizeof path, "weights.h5");
+    fm_test_scratch_path(path, sizeof path, "weights.h5");
     chain_fixture(config, sizeof config, d, "relu", "relu", 1, "sigmoid");
 
     fixture_t f = {config, chain_names, 3, d, 3, 0, 0, 1, 0}; /* kernels one column too wide */
@@ -778,7 +761,7 @@ static void test_oversized_input(void) {
         "{'class_name': 'Sequential', 'config': {'name': 's', 'layers': ["
         "{'class_name': 'Dense', 'config': {'name': 'a', 'units': 4, 'activation': 'sigmoid'}}]}}";
     char path[128];
-    path_in_tmp(path, sizeof path, "wide.h5");
+    fm_test_scratch_path(path, sizeof path, "wide.h5");
     static const char *const names[] = {"a"};
     dense_w_t d = {"a", 1, 4, 1, {0}, {0}};
     write_fixture(path, &(fixture_t){config, names, 1, &d, 1, 0, 0, 0, 0});
@@ -812,8 +795,8 @@ static void test_damaged_files(void) {
     dense_w_t d[3];
     tiny_dense(d);
     char path[128], cut[128];
-    path_in_tmp(path, sizeof path, "whole.h5");
-    path_in_tmp(cut, sizeof cut, "cut.h5");
+    fm_test_scratch_path(path, sizeof path, "whole.h5");
+    fm_test_scratch_path(cut, sizeof cut, "cut.h5");
     write_fixture(path, &(fixture_t){seq_multiclass, tiny_names, 5, d, 3, 0, 0, 0, 0});
     FILE *fp = fopen(path, "rb");
     FM_CHECK(fp != NULL);
@@ -840,7 +823,7 @@ static void test_damaged_files(void) {
     unlink(cut);
     unlink(path);
 
-    path_in_tmp(path, sizeof path, "text.h5");
+    fm_test_scratch_path(path, sizeof path, "text.h5");
     write_bytes(path, "class_name,config\nDense,{}\n", 27);
     fm_model_free(
         import_expect(path, NULL, FM_EFORMAT, (const char *const[]){"not an HDF5 file", NULL}));
@@ -859,7 +842,7 @@ static void test_damaged_files(void) {
         "{'class_name': 'Sequential', 'config': {'name': 's', 'layers': []}}",
         "[1, 2, 3]",
     };
-    path_in_tmp(path, sizeof path, "config.h5");
+    fm_test_scratch_path(path, sizeof path, "config.h5");
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         write_fixture(path, &(fixture_t){configs[i], tiny_names, 5, d, 3, 0, 0, 0, 0});
         fm_model_free(import_expect(path, NULL, FM_EFORMAT, NULL));

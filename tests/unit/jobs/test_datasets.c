@@ -15,41 +15,13 @@
 #include "jobs/jobs_internal.h"
 #include "registry/registry.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char scratch[64];
-
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[PATH_MAX];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-/* A new empty home under the scratch directory. */
-static void new_home(char *out, size_t size, const char *name) {
-    if (!scratch[0]) {
-        snprintf(scratch, sizeof scratch, "/tmp/fm-datasets-XXXXXX");
-        if (!mkdtemp(scratch)) abort();
-    }
-    snprintf(out, size, "%s/%s", scratch, name);
-    mkdir(out, 0700);
-}
 
 /* The names in a directory, sorted, joined with spaces. */
 static void listing(const char *dir, char *out, size_t size) {
@@ -117,7 +89,7 @@ static char *make_csv(void) {
 
 static void test_profile_values(void) {
     char home[PATH_MAX];
-    new_home(home, sizeof home, "profile");
+    fm_test_home(home, sizeof home, "profile");
     fm_datasets_t *ds = NULL;
     fm_error_t err;
     FM_CHECK_INT(fm_datasets_open(home, NULL, &ds, &err), FM_OK);
@@ -227,7 +199,7 @@ static void test_profile_values(void) {
 
 static void test_overrides_and_options(void) {
     char home[PATH_MAX];
-    new_home(home, sizeof home, "overrides");
+    fm_test_home(home, sizeof home, "overrides");
     fm_datasets_t *ds = NULL;
     fm_error_t err;
     FM_CHECK_INT(fm_datasets_open(home, NULL, &ds, &err), FM_OK);
@@ -272,7 +244,7 @@ static void test_overrides_and_options(void) {
 
 static void test_failures_leave_nothing(void) {
     char home[PATH_MAX], dir[PATH_MAX + 16], before[1024], after[1024];
-    new_home(home, sizeof home, "failures");
+    fm_test_home(home, sizeof home, "failures");
     snprintf(dir, sizeof dir, "%s/datasets", home);
     fm_datasets_t *ds = NULL;
     fm_error_t err;
@@ -380,7 +352,7 @@ static int file_starts_with(const char *path, const char *magic) {
 
 static void test_encryption_at_rest(void) {
     char home[PATH_MAX], csv_path[PATH_MAX + 64], prof_path[PATH_MAX + 64];
-    new_home(home, sizeof home, "encrypted");
+    fm_test_home(home, sizeof home, "encrypted");
     fm_master_key_t k1 = key_from(1), k2 = key_from(2);
     fm_datasets_t *ds = NULL;
     fm_error_t err;
@@ -435,7 +407,7 @@ static void test_encryption_at_rest(void) {
 
 static void test_swapped_csv_is_refused(void) {
     char home[PATH_MAX], a[PATH_MAX + 64], b[PATH_MAX + 64];
-    new_home(home, sizeof home, "swapped");
+    fm_test_home(home, sizeof home, "swapped");
     fm_datasets_t *ds = NULL;
     fm_error_t err;
     FM_CHECK_INT(fm_datasets_open(home, NULL, &ds, &err), FM_OK);
@@ -453,14 +425,6 @@ static void test_swapped_csv_is_refused(void) {
     fm_datasets_close(ds);
 }
 
-static void cleanup(void) {
-    if (scratch[0]) remove_tree(scratch);
-}
-
-static void test_cleanup(void) {
-    cleanup();
-}
-
 FM_TEST_MAIN(FM_TEST_CASE(test_profile_values), FM_TEST_CASE(test_overrides_and_options),
              FM_TEST_CASE(test_failures_leave_nothing), FM_TEST_CASE(test_encryption_at_rest),
-             FM_TEST_CASE(test_swapped_csv_is_refused), FM_TEST_CASE(test_cleanup))
+             FM_TEST_CASE(test_swapped_csv_is_refused))

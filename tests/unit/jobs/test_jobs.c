@@ -15,6 +15,7 @@
 #include "jobs/jobs_internal.h"
 #include "registry/registry.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -23,34 +24,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static char scratch[64];
-
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[PATH_MAX];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void new_home(char *out, size_t size, const char *name) {
-    if (!scratch[0]) {
-        snprintf(scratch, sizeof scratch, "/tmp/fm-jobs-XXXXXX");
-        if (!mkdtemp(scratch)) abort();
-    }
-    snprintf(out, size, "%s/%s", scratch, name);
-    mkdir(out, 0700);
-}
 
 static const char *text(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -71,7 +44,7 @@ static void sleep_ms(int ms) {
 
 static void test_store_records(void) {
     char home[PATH_MAX];
-    new_home(home, sizeof home, "store");
+    fm_test_home(home, sizeof home, "store");
     fm_jobdb_t *db = NULL;
     fm_error_t err;
     FM_CHECK_INT(fm_jobdb_open(home, &db, &err), FM_OK);
@@ -146,7 +119,7 @@ static void test_store_records(void) {
     fm_jobdb_close(db);
     /* Not a job store. */
     char other[PATH_MAX];
-    new_home(other, sizeof other, "notastore");
+    fm_test_home(other, sizeof other, "notastore");
     snprintf(path, sizeof path, "%s/jobs.db", other);
     FILE *fp = fopen(path, "w");
     if (fp) {
@@ -221,7 +194,7 @@ static void open_pool(fixture_t *f, int workers, int queue) {
 
 static void fixture_open(fixture_t *f, const char *name, int workers, int queue) {
     memset(f, 0, sizeof *f);
-    new_home(f->home, sizeof f->home, name);
+    fm_test_home(f->home, sizeof f->home, name);
     fm_error_t err;
     FM_CHECK_INT(fm_registry_open(f->home, &f->registry, &err), FM_OK);
     FM_CHECK_INT(fm_datasets_open(f->home, NULL, &f->datasets, &err), FM_OK);
@@ -441,7 +414,7 @@ static void test_pool_cancel_queue_and_stop(void) {
 /* A job store left with a running job by a process that died: the next open fails it. */
 static void test_restart_fails_interrupted_jobs(void) {
     char home[PATH_MAX];
-    new_home(home, sizeof home, "restart");
+    fm_test_home(home, sizeof home, "restart");
     fm_jobdb_t *db = NULL;
     fm_error_t err;
     FM_CHECK_INT(fm_jobdb_open(home, &db, &err), FM_OK);
@@ -503,12 +476,8 @@ static void test_background_tasks_in_order(void) {
     fixture_close(&f);
 }
 
-static void test_cleanup(void) {
-    if (scratch[0]) remove_tree(scratch);
-}
-
 FM_TEST_MAIN(FM_TEST_CASE(test_store_records), FM_TEST_CASE(test_pool_runs_a_search),
              FM_TEST_CASE(test_pool_refuses_bad_submissions),
              FM_TEST_CASE(test_pool_cancel_queue_and_stop),
              FM_TEST_CASE(test_restart_fails_interrupted_jobs),
-             FM_TEST_CASE(test_background_tasks_in_order), FM_TEST_CASE(test_cleanup))
+             FM_TEST_CASE(test_background_tasks_in_order))

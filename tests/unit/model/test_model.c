@@ -13,32 +13,14 @@
 #include "core/rng.h"
 #include "model/model.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
+#include "model_test.h"
 
 #include <dirent.h>
 #include <float.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmpdir[64];
-
-/* Removes the scratch directory at exit when the tests left it empty. */
-static void remove_tmpdir(void) {
-    rmdir(tmpdir);
-}
-
-/* A path in this run's scratch directory, created on first use. */
-static void path_in_tmp(char *buf, size_t size, const char *name) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/fm_model_XXXXXX");
-        if (!mkdtemp(tmpdir)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_tmpdir);
-    }
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-}
 
 static void write_text(const char *path, const char *text) {
     FILE *fp = fopen(path, "wb");
@@ -65,7 +47,7 @@ static fm_frame_t *make_frame(size_t nrows) {
                       multi[(i / 2) % 3], 3.0 + 0.25 * (double)(i % 11));
     }
     char path[128];
-    path_in_tmp(path, sizeof path, "data.csv");
+    fm_test_scratch_path(path, sizeof path, "data.csv");
     write_text(path, csv.data);
     fm_buf_free(&csv);
     fm_frame_t *frame = NULL;
@@ -74,13 +56,6 @@ static fm_frame_t *make_frame(size_t nrows) {
     FM_CHECK_MSG(rc == 0, "%s", err.msg);
     unlink(path);
     return frame;
-}
-
-static char **copy_classes(const char *const *labels, size_t n) {
-    char **classes = calloc(n, sizeof *classes);
-    for (size_t i = 0; i < n; i++)
-        classes[i] = strdup(labels[i]);
-    return classes;
 }
 
 /* A model for task over frame, with random weights and biases drawn from seed. */
@@ -193,13 +168,6 @@ static void reference_predict(const fm_model_t *m, const double *x, size_t n, do
     }
 }
 
-static char *describe_text(const fm_model_t *m) {
-    cJSON *d = fm_model_describe(m);
-    char *text = d ? cJSON_PrintUnformatted(d) : NULL;
-    cJSON_Delete(d);
-    return text;
-}
-
 /* Encoded rows and predictions of every row of frame, through fm_model_predict_encoded. */
 static double *predict_all(const fm_model_t *m, const fm_frame_t *frame, double **encoded) {
     size_t n = frame->nrows, nf = m->prep->nfeatures, width = fm_model_output_width(m);
@@ -222,7 +190,7 @@ static void check_round_trip(fm_task_t task) {
     if (!frame) return;
     fm_model_t *m = make_model(frame, task, 1000 + (uint64_t)task);
     char path[128];
-    path_in_tmp(path, sizeof path, "model.fmm");
+    fm_test_scratch_path(path, sizeof path, "model.fmm");
     fm_error_t err;
     FM_CHECK_MSG(fm_model_save(m, path, &err) == 0, "%s", err.msg);
     fm_model_t *back = NULL;
@@ -437,54 +405,6 @@ static void test_task_names(void) {
 
 /* ---- Damaged and inconsistent files ---------------------------------------------------------- */
 
-/* Decodes data as name and expects failure with want in the message (and the name). */
-static void expect_refused(const void *data, size_t len, const char *want, int want_code) {
-    fm_model_t *m = (fm_model_t *)1;
-    fm_error_t err;
-    fm_error_clear(&err);
-    int rc = fm_model_decode(data, len, "bad.fmm", &m, &err);
-    FM_CHECK_MSG(rc < 0, "accepted, expected '%s'", want);
-    FM_CHECK(m == NULL);
-    if (want_code) FM_CHECK_MSG(rc == want_code, "code %d for '%s'", rc, err.msg);
-    FM_CHECK_MSG(strstr(err.msg, "model file bad.fmm") != NULL, "file not named: %s", err.msg);
-    if (want) FM_CHECK_MSG(strstr(err.msg, want) != NULL, "'%s' not in '%s'", want, err.msg);
-    if (rc == 0) fm_model_free(m);
-}
-
-/* Copies src's tensors except skip (may be NULL) and its metadata into a new tensor file. */
-static fm_tensor_file_t *copy_except(const fm_tensor_file_t *src, const char *skip) {
-    fm_tensor_file_t *tf = fm_tensor_file_new();
-    for (size_t i = 0; i < src->count; i++) {
-        const fm_tensor_t *t = &src->tensors[i];
-        if (skip && strcmp(t->name, skip) == 0) continue;
-        FM_CHECK_INT(fm_tensor_file_add(tf, t->name, t->dtype, t->ndim, t->shape, t->data, NULL),
-                     0);
-    }
-    tf->metadata = cJSON_Duplicate(src->metadata, 1);
-    return tf;
-}
-
-/* The description in tf as a cJSON object (caller deletes), and back. */
-static cJSON *get_description(const fm_tensor_file_t *tf) {
-    const char *text = fm_tensor_file_get_metadata(tf, FM_MODEL_METADATA_KEY);
-    return text ? cJSON_Parse(text) : NULL;
-}
-
-static void set_description(fm_tensor_file_t *tf, const cJSON *d) {
-    char *text = cJSON_PrintUnformatted(d);
-    FM_CHECK_INT(fm_tensor_file_set_metadata(tf, FM_MODEL_METADATA_KEY, text), 0);
-    free(text);
-}
-
-/* Encodes tf with a fresh checksum and expects the model decoder to refuse it. */
-static void expect_tensor_file_refused(const fm_tensor_file_t *tf, const char *want,
-                                       int want_code) {
-    fm_buf_t buf = FM_BUF_INIT;
-    FM_CHECK_INT(fm_safetensors_encode(tf, &buf, NULL), 0);
-    expect_refused(buf.data, buf.len, want, want_code);
-    fm_buf_free(&buf);
-}
-
 static void test_load_errors(void) {
     fm_frame_t *frame = make_frame(30);
     if (!frame) return;
@@ -532,7 +452,7 @@ static void test_load_errors(void) {
             "model file future.fmm: format version 7 is newer than this finmaas supports (1)");
         /* And through a file on disk. */
         char path[128];
-        path_in_tmp(path, sizeof path, "future.fmm");
+        fm_test_scratch_path(path, sizeof path, "future.fmm");
         FM_CHECK_INT(fm_file_write_atomic(path, buf.data, buf.len, &err), 0);
         FM_CHECK_INT(fm_model_load(path, &out, &err), FM_EUNSUPPORTED);
         FM_CHECK(strstr(err.msg, path) != NULL && strstr(err.msg, "format version 7") != NULL);
@@ -667,7 +587,7 @@ static void test_load_errors(void) {
     /* A file that does not exist names its path. */
     {
         char path[128];
-        path_in_tmp(path, sizeof path, "absent.fmm");
+        fm_test_scratch_path(path, sizeof path, "absent.fmm");
         fm_model_t *out = NULL;
         FM_CHECK_INT(fm_model_load(path, &out, &err), FM_EIO);
         FM_CHECK(strstr(err.msg, path) != NULL && strncmp(err.msg, "model file ", 11) == 0);
@@ -773,18 +693,18 @@ static void test_save_failures(void) {
 
     /* The destination is a directory: the rename fails after the temporary file was written. */
     char dir[128];
-    path_in_tmp(dir, sizeof dir, "taken");
+    fm_test_scratch_path(dir, sizeof dir, "taken");
     FM_CHECK_INT(mkdir(dir, 0755), 0);
-    size_t before = count_entries(tmpdir);
+    size_t before = count_entries(fm_test_scratch);
     FM_CHECK(fm_model_save(m, dir, &err) < 0);
     FM_CHECK(strstr(err.msg, dir) != NULL);
-    FM_CHECK_INT(count_entries(tmpdir), before);
+    FM_CHECK_INT(count_entries(fm_test_scratch), before);
     FM_CHECK_INT(count_entries(dir), 0);
     rmdir(dir);
 
     /* A model with a non-finite parameter is refused before anything is written. */
     char path[128];
-    path_in_tmp(path, sizeof path, "nan.fmm");
+    fm_test_scratch_path(path, sizeof path, "nan.fmm");
     m->net->params[0] = NAN;
     FM_CHECK(fm_model_save(m, path, &err) < 0);
     FM_CHECK(strstr(err.msg, "not finite") != NULL && strstr(err.msg, path) != NULL);
@@ -796,8 +716,8 @@ static void test_save_failures(void) {
 /* Runs last: every test cleaned up after itself. */
 static void test_no_files_left(void) {
     char probe[128];
-    path_in_tmp(probe, sizeof probe, "");
-    FM_CHECK_INT(count_entries(tmpdir), 0);
+    fm_test_scratch_path(probe, sizeof probe, "");
+    FM_CHECK_INT(count_entries(fm_test_scratch), 0);
 }
 
 FM_TEST_MAIN(FM_TEST_CASE(test_task_names), FM_TEST_CASE(test_round_trip_binary),

@@ -15,28 +15,12 @@
 #include "core/rng.h"
 #include "model/model.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
+#include "model_test.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmpdir[64];
-
-static void remove_tmpdir(void) {
-    rmdir(tmpdir);
-}
-
-static void path_in_tmp(char *buf, size_t size, const char *name) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/fm_model_gbt_XXXXXX");
-        if (!mkdtemp(tmpdir)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_tmpdir);
-    }
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-}
 
 /* nrows rows: two numeric columns (one with missing values), a categorical one, and a target per
  * task that depends on them (so that trees have something to split on). */
@@ -62,7 +46,7 @@ static fm_frame_t *make_frame(size_t nrows) {
                       3.0 + z + 0.1 * fm_rng_normal(&rng));
     }
     char path[128];
-    path_in_tmp(path, sizeof path, "data.csv");
+    fm_test_scratch_path(path, sizeof path, "data.csv");
     FILE *fp = fopen(path, "wb");
     FM_CHECK(fp != NULL);
     if (fp) {
@@ -75,13 +59,6 @@ static fm_frame_t *make_frame(size_t nrows) {
     FM_CHECK_MSG(fm_frame_read_csv(path, NULL, &frame, &err) == 0, "%s", err.msg);
     unlink(path);
     return frame;
-}
-
-static char **copy_classes(const char *const *labels, size_t n) {
-    char **classes = calloc(n, sizeof *classes);
-    for (size_t i = 0; i < n; i++)
-        classes[i] = strdup(labels[i]);
-    return classes;
 }
 
 /* A gbt model for task over frame: preprocessing fitted on all rows, a booster of `rounds`
@@ -154,19 +131,12 @@ static fm_model_t *make_model(const fm_frame_t *frame, fm_task_t task, int round
     return m;
 }
 
-static char *describe_text(const fm_model_t *m) {
-    cJSON *d = fm_model_describe(m);
-    char *text = d ? cJSON_PrintUnformatted(d) : NULL;
-    cJSON_Delete(d);
-    return text;
-}
-
 static void check_round_trip(fm_task_t task) {
     fm_frame_t *frame = make_frame(300);
     if (!frame) return;
     fm_model_t *m = make_model(frame, task, 12);
     char path[128];
-    path_in_tmp(path, sizeof path, "model.fmm");
+    fm_test_scratch_path(path, sizeof path, "model.fmm");
     fm_error_t err;
     FM_CHECK_MSG(fm_model_save(m, path, &err) == 0, "%s", err.msg);
     fm_model_t *back = NULL;
@@ -279,50 +249,6 @@ static void test_round_trip_regression(void) {
 }
 
 /* ---- Damaged and inconsistent files ---------------------------------------------------------- */
-
-static void expect_refused(const void *data, size_t len, const char *want, int want_code) {
-    fm_model_t *m = (fm_model_t *)1;
-    fm_error_t err;
-    fm_error_clear(&err);
-    int rc = fm_model_decode(data, len, "bad.fmm", &m, &err);
-    FM_CHECK_MSG(rc < 0, "accepted, expected '%s'", want);
-    FM_CHECK(m == NULL);
-    if (want_code) FM_CHECK_MSG(rc == want_code, "code %d for '%s'", rc, err.msg);
-    FM_CHECK_MSG(strstr(err.msg, "model file bad.fmm") != NULL, "file not named: %s", err.msg);
-    if (want) FM_CHECK_MSG(strstr(err.msg, want) != NULL, "'%s' not in '%s'", want, err.msg);
-    if (rc == 0) fm_model_free(m);
-}
-
-static fm_tensor_file_t *copy_except(const fm_tensor_file_t *src, const char *skip) {
-    fm_tensor_file_t *tf = fm_tensor_file_new();
-    for (size_t i = 0; i < src->count; i++) {
-        const fm_tensor_t *t = &src->tensors[i];
-        if (skip && strcmp(t->name, skip) == 0) continue;
-        FM_CHECK_INT(fm_tensor_file_add(tf, t->name, t->dtype, t->ndim, t->shape, t->data, NULL),
-                     0);
-    }
-    tf->metadata = cJSON_Duplicate(src->metadata, 1);
-    return tf;
-}
-
-static cJSON *get_description(const fm_tensor_file_t *tf) {
-    const char *text = fm_tensor_file_get_metadata(tf, FM_MODEL_METADATA_KEY);
-    return text ? cJSON_Parse(text) : NULL;
-}
-
-static void set_description(fm_tensor_file_t *tf, const cJSON *d) {
-    char *text = cJSON_PrintUnformatted(d);
-    FM_CHECK_INT(fm_tensor_file_set_metadata(tf, FM_MODEL_METADATA_KEY, text), 0);
-    free(text);
-}
-
-static void expect_tensor_file_refused(const fm_tensor_file_t *tf, const char *want,
-                                       int want_code) {
-    fm_buf_t buf = FM_BUF_INIT;
-    FM_CHECK_INT(fm_safetensors_encode(tf, &buf, NULL), 0);
-    expect_refused(buf.data, buf.len, want, want_code);
-    fm_buf_free(&buf);
-}
 
 /* tf with its booster tensor replaced by bytes[0..len) (a valid checksum all the same). */
 static void expect_booster_refused(const fm_tensor_file_t *tf, const void *bytes, size_t len,

@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "registry/registry.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,43 +36,6 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static char scratch[64];
-
-/* rm -rf of a scratch tree (only ever called on paths under the scratch directory). */
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[PATH_MAX];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void remove_scratch(void) {
-    if (scratch[0]) remove_tree(scratch);
-}
-
-/* A path in this run's scratch directory, created on first use. */
-static void scratch_path(char *buf, size_t size, const char *name) {
-    if (!scratch[0]) {
-        snprintf(scratch, sizeof scratch, "/tmp/fm_registry_XXXXXX");
-        if (!mkdtemp(scratch)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_scratch);
-    }
-    snprintf(buf, size, "%s/%s", scratch, name);
-}
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -126,7 +90,7 @@ static fm_frame_t *make_frame(void) {
                       21 + (i * 7) % 40, homes[i % 4], i % 3 ? "good" : "bad",
                       2.0 + 0.5 * (double)(i % 9));
     char path[128];
-    scratch_path(path, sizeof path, "frame.csv");
+    fm_test_scratch_path(path, sizeof path, "frame.csv");
     write_bytes(path, csv.data, csv.len);
     fm_buf_free(&csv);
     fm_frame_t *frame = NULL;
@@ -195,12 +159,6 @@ static void ensure_model_bytes(void) {
     atexit(free_model_bytes);
 }
 
-/* A fresh home path (not yet created) in the scratch directory. */
-static void fresh_home(char *buf, size_t size, const char *name) {
-    scratch_path(buf, size, name);
-    remove_tree(buf);
-}
-
 static fm_registry_t *open_ok(const char *home) {
     fm_registry_t *r = NULL;
     fm_error_t err;
@@ -264,7 +222,7 @@ static void test_names(void) {
     /* Every call refuses bad names with FM_EINVAL naming the text, and stores nothing. */
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "names");
+    fm_test_fresh_path(home, sizeof home, "names");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_error_t err;
@@ -309,7 +267,7 @@ static void test_names(void) {
 
 static void test_open_empty(void) {
     char home[128], nested[160];
-    fresh_home(home, sizeof home, "empty");
+    fm_test_fresh_path(home, sizeof home, "empty");
     snprintf(nested, sizeof nested, "%s/deeper/home", home);
     fm_registry_t *r = open_ok(nested);
     if (!r) return;
@@ -380,7 +338,7 @@ static void test_open_empty(void) {
 static void test_add_list_get(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "add");
+    fm_test_fresh_path(home, sizeof home, "add");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     for (int64_t want = 1; want <= 3; want++)
@@ -475,7 +433,7 @@ static void test_add_list_get(void) {
 static void test_labels(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "labels");
+    fm_test_fresh_path(home, sizeof home, "labels");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     for (int i = 0; i < 3; i++)
@@ -535,7 +493,7 @@ static void test_labels(void) {
 static void test_labels_overflow(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "many-labels");
+    fm_test_fresh_path(home, sizeof home, "many-labels");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     add_ok(r, "m", &binary_bytes);
@@ -560,7 +518,7 @@ static void test_labels_overflow(void) {
 static void test_resolve(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "resolve");
+    fm_test_fresh_path(home, sizeof home, "resolve");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_error_t err;
@@ -602,7 +560,7 @@ static void test_resolve(void) {
 static void test_invalid_bytes(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "invalid");
+    fm_test_fresh_path(home, sizeof home, "invalid");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     add_ok(r, "credit", &binary_bytes);
@@ -667,7 +625,7 @@ static void test_invalid_bytes(void) {
 static void test_reopen(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "reopen");
+    fm_test_fresh_path(home, sizeof home, "reopen");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_error_t err;
@@ -773,7 +731,7 @@ static void check_consecutive(fm_registry_t *r, const char *name, const int64_t 
 static void run_threads(int shared) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, shared ? "threads-shared" : "threads-own");
+    fm_test_fresh_path(home, sizeof home, shared ? "threads-shared" : "threads-own");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     adder_t adders[THREADS];
@@ -810,7 +768,7 @@ static void test_threads_own_handles(void) {
 static void test_two_processes(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "processes");
+    fm_test_fresh_path(home, sizeof home, "processes");
     /* Both children open the same not-yet-existing home at once: creating the schema races too.
      * Each reports its versions through a pipe. */
     int fds[2][2];
@@ -854,7 +812,7 @@ static void test_two_processes(void) {
 
 static void test_corrupt_database(void) {
     char home[128], db[192];
-    fresh_home(home, sizeof home, "corrupt");
+    fm_test_fresh_path(home, sizeof home, "corrupt");
     FM_CHECK(mkdir(home, 0750) == 0);
     snprintf(db, sizeof db, "%s/registry.db", home);
     char garbage[8192];
@@ -870,7 +828,7 @@ static void test_corrupt_database(void) {
 
     /* A real registry whose pages were overwritten past the header. */
     ensure_model_bytes();
-    fresh_home(home, sizeof home, "corrupt-pages");
+    fm_test_fresh_path(home, sizeof home, "corrupt-pages");
     r = open_ok(home);
     if (!r) return;
     for (int i = 0; i < 3; i++)
@@ -898,7 +856,7 @@ static void test_corrupt_database(void) {
     FM_CHECK_MSG(strstr(err.msg, "registry.db") != NULL, "%s", err.msg);
 
     /* An empty registry.db (zero bytes) is a new database, not an error. */
-    fresh_home(home, sizeof home, "empty-db");
+    fm_test_fresh_path(home, sizeof home, "empty-db");
     FM_CHECK(mkdir(home, 0750) == 0);
     snprintf(db, sizeof db, "%s/registry.db", home);
     write_bytes(db, "", 0);
@@ -906,7 +864,7 @@ static void test_corrupt_database(void) {
     fm_registry_close(r);
 
     /* registry.db that is a directory. */
-    fresh_home(home, sizeof home, "db-dir");
+    fm_test_fresh_path(home, sizeof home, "db-dir");
     snprintf(db, sizeof db, "%s/registry.db", home);
     FM_CHECK(mkdir(home, 0750) == 0 && mkdir(db, 0750) == 0);
     FM_CHECK(fm_registry_open(home, &r, &err) < 0);
@@ -915,7 +873,7 @@ static void test_corrupt_database(void) {
 
 static void test_schema_versions(void) {
     char home[128], db[192];
-    fresh_home(home, sizeof home, "schema");
+    fm_test_fresh_path(home, sizeof home, "schema");
     fm_registry_t *r = open_ok(home);
     fm_registry_close(r);
     snprintf(db, sizeof db, "%s/registry.db", home);
@@ -937,7 +895,7 @@ static void test_schema_versions(void) {
     FM_CHECK_MSG(strstr(err.msg, "schema version 99 is newer") != NULL, "%s", err.msg);
 
     /* A SQLite database of some other program: its tables do not fit. */
-    fresh_home(home, sizeof home, "foreign");
+    fm_test_fresh_path(home, sizeof home, "foreign");
     FM_CHECK(mkdir(home, 0750) == 0);
     snprintf(db, sizeof db, "%s/registry.db", home);
     FM_CHECK(sqlite3_open(db, &s) == SQLITE_OK);
@@ -951,7 +909,7 @@ static void test_schema_versions(void) {
 static void test_missing_file(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "missing-file");
+    fm_test_fresh_path(home, sizeof home, "missing-file");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     add_ok(r, "credit", &binary_bytes);
@@ -981,7 +939,7 @@ static void test_missing_file(void) {
 static void test_unwritable_model_dir(void) {
     ensure_model_bytes();
     char home[128], blocker[192];
-    fresh_home(home, sizeof home, "unwritable");
+    fm_test_fresh_path(home, sizeof home, "unwritable");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     /* A regular file where the model's directory would go. */
@@ -1007,7 +965,7 @@ static void test_unwritable_model_dir(void) {
 /* A new master key: generated into a key file by the library, then loaded back from it. */
 static void make_key(const char *name, fm_master_key_t *key) {
     char path[128];
-    scratch_path(path, sizeof path, name);
+    fm_test_scratch_path(path, sizeof path, name);
     unlink(path);
     fm_error_t err;
     FM_CHECK_MSG(fm_master_key_generate(path, &err) == 0, "%s", err.msg);
@@ -1044,7 +1002,7 @@ static int read_with(fm_registry_t *r, const fm_master_key_t *key, const char *n
 /* The SHA-256 of bytes according to sha256sum, through a scratch file. */
 static void sha256_of(const fm_buf_t *bytes, char hex[65]) {
     char path[128];
-    scratch_path(path, sizeof path, "plain-for-sha256sum");
+    fm_test_scratch_path(path, sizeof path, "plain-for-sha256sum");
     write_bytes(path, bytes->data, bytes->len);
     sha256sum(path, hex);
     unlink(path);
@@ -1066,7 +1024,7 @@ static int file_leaks(const char *path, const fm_buf_t *bytes) {
 static void test_encrypted_add_and_read(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "encrypted");
+    fm_test_fresh_path(home, sizeof home, "encrypted");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_master_key_t k1, k2;
@@ -1181,7 +1139,7 @@ static void test_encrypted_add_and_read(void) {
 static void test_uploaded_by(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "uploaders");
+    fm_test_fresh_path(home, sizeof home, "uploaders");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_error_t err;
@@ -1241,7 +1199,7 @@ static const char schema_1[] =
 static void test_migration_from_schema_1(void) {
     ensure_model_bytes();
     char home[128], path[256];
-    fresh_home(home, sizeof home, "schema1");
+    fm_test_fresh_path(home, sizeof home, "schema1");
     snprintf(path, sizeof path, "%s/models/credit", home);
     FM_CHECK(mkdir(home, 0750) == 0);
     snprintf(path, sizeof path, "%s/models", home);
@@ -1348,7 +1306,7 @@ static int dataset_reads(const char *path, const fm_master_key_t *key, const cha
 static void test_rotation(void) {
     ensure_model_bytes();
     char home[128];
-    fresh_home(home, sizeof home, "rotation");
+    fm_test_fresh_path(home, sizeof home, "rotation");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_error_t err;
@@ -1492,7 +1450,7 @@ static double rotate_in_child(const char *home, const fm_master_key_t *old_key,
 static void test_rotation_interrupted(void) {
     ensure_model_bytes();
     char home[128], models[192], dataset[256];
-    fresh_home(home, sizeof home, "rotation-killed");
+    fm_test_fresh_path(home, sizeof home, "rotation-killed");
     fm_registry_t *r = open_ok(home);
     if (!r) return;
     fm_master_key_t keys[2];

@@ -9,26 +9,13 @@
 #include "core/buf.h"
 #include "eval/metrics.h"
 #include "search/search_internal.h"
+#include "search_test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static fm_frame_t *frame_from_text(const char *text) {
-    char path[] = "/tmp/fm_search_run_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return NULL;
-    FILE *fp = fdopen(fd, "w");
-    fputs(text, fp);
-    fclose(fp);
-    fm_frame_t *frame = NULL;
-    fm_error_t err;
-    if (fm_frame_read_csv(path, NULL, &frame, &err)) fprintf(stderr, "%s\n", err.msg);
-    unlink(path);
-    return frame;
-}
 
 /* 400 rows: x1 and grade carry the signal, noise does not; value is a regression target and
  * kind a three-class one; when is a date. */
@@ -48,18 +35,9 @@ static fm_frame_t *synthetic(void) {
                       1 + i % 28);
     }
     char *text = fm_buf_take(&b);
-    fm_frame_t *frame = frame_from_text(text);
+    fm_frame_t *frame = search_test_frame(text);
     free(text);
     return frame;
-}
-
-static fm_search_spec_t *spec_from_text(const char *text) {
-    cJSON *json = cJSON_Parse(text);
-    fm_search_spec_t *spec = NULL;
-    fm_error_t err;
-    if (fm_search_spec_parse(json, &spec, &err)) fprintf(stderr, "spec: %s\n", err.msg);
-    cJSON_Delete(json);
-    return spec;
 }
 
 /* Records the events of a search. */
@@ -107,7 +85,7 @@ static const char *SPEC =
 
 static void test_leaderboard(void) {
     fm_frame_t *frame = synthetic();
-    fm_search_spec_t *spec = spec_from_text(SPEC);
+    fm_search_spec_t *spec = search_test_spec(SPEC);
     if (!frame || !spec) return;
     FM_CHECK_INT(fm_search_spec_candidates(spec), 5); /* 2 logistic, 2 mlp, 1 gbt */
     events_t ev;
@@ -265,7 +243,7 @@ static void test_one_standard_error_rule(void) {
         fm_buf_append(&edited, text.data, (size_t)(at - text.data));
         fm_buf_puts(&edited, "\"seed\": 1, \"selection\": \"one_se\"}");
         fm_buf_puts(&edited, at + strlen("\"seed\": 1}"));
-        spec = spec_from_text(edited.data);
+        spec = search_test_spec(edited.data);
         fm_buf_free(&edited);
     }
     fm_buf_free(&text);
@@ -317,7 +295,7 @@ static cJSON *without_timings(const cJSON *board) {
 
 static void test_determinism(void) {
     fm_frame_t *frame = synthetic();
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"positive\": \"bad\", \"drop\": [\"value\", \"kind\", \"when\"],"
         " \"validation\": {\"folds\": 3}, \"search\": {\"budget\": 3, \"seed\": 9},"
         " \"space\": {\"family\": [\"logistic\", \"mlp\"], \"epochs\": [20], \"hidden\": [[6]]}}");
@@ -347,7 +325,7 @@ static void test_determinism(void) {
 
 static void test_cancel(void) {
     fm_frame_t *frame = synthetic();
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"drop\": [\"value\", \"kind\", \"when\"], \"validation\": "
         "{\"folds\": 3}, \"search\": {\"budget\": 4}, \"space\": {\"family\": [\"logistic\"], "
         "\"epochs\": [10]}}");
@@ -385,7 +363,7 @@ static void test_cancel(void) {
 static void test_every_candidate_failing(void) {
     fm_frame_t *frame = synthetic();
     /* Marking the only feature as personal data leaves no feature to learn from. */
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"drop\": [\"value\", \"kind\", \"when\", \"x1\", \"noise\"], "
         "\"pii\": [\"grade\"], \"validation\": {\"folds\": 2}, \"search\": {\"budget\": 2}, "
         "\"space\": {\"family\": [\"logistic\"], \"epochs\": [5]}}");
@@ -420,7 +398,7 @@ static void test_run_errors(void) {
          "drops every feature"},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        fm_search_spec_t *spec = spec_from_text(specs[i][0]);
+        fm_search_spec_t *spec = search_test_spec(specs[i][0]);
         if (!spec) continue;
         fm_search_result_t *r = NULL;
         fm_error_t err;
@@ -436,7 +414,7 @@ static void test_run_errors(void) {
 
 static void test_iv_threshold_drops_features(void) {
     fm_frame_t *frame = synthetic();
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"positive\": \"bad\", \"drop\": [\"value\", \"kind\"],"
         " \"iv_threshold\": 0.3, \"importance_repeats\": 0,"
         " \"validation\": {\"scheme\": \"time\", \"time_column\": \"when\"},"
@@ -488,7 +466,7 @@ static void test_other_tasks(void) {
     const char *metric[] = {"rmse", "r2", "accuracy", "logloss"};
     const int higher[] = {0, 1, 1, 0};
     for (size_t t = 0; t < 4; t++) {
-        fm_search_spec_t *spec = spec_from_text(texts[t]);
+        fm_search_spec_t *spec = search_test_spec(texts[t]);
         if (!spec) continue;
         fm_search_result_t *r = NULL;
         fm_error_t err;

@@ -6,36 +6,13 @@
 #include "fm_test.h"
 #include "core/buf.h"
 #include "search/search_internal.h"
+#include "search_test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Writes text to a new temporary CSV file and reads it as a frame. */
-static fm_frame_t *frame_from_text(const char *text) {
-    char path[] = "/tmp/fm_search_split_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return NULL;
-    FILE *fp = fdopen(fd, "w");
-    fputs(text, fp);
-    fclose(fp);
-    fm_frame_t *frame = NULL;
-    fm_error_t err;
-    if (fm_frame_read_csv(path, NULL, &frame, &err)) fprintf(stderr, "%s\n", err.msg);
-    unlink(path);
-    return frame;
-}
-
-static fm_search_spec_t *spec_from_text(const char *text) {
-    cJSON *json = cJSON_Parse(text);
-    fm_search_spec_t *spec = NULL;
-    fm_error_t err;
-    if (fm_search_spec_parse(json, &spec, &err)) fprintf(stderr, "%s\n", err.msg);
-    cJSON_Delete(json);
-    return spec;
-}
 
 static void test_kfold_is_stratified(void) {
     /* Three classes of 37, 23 and 11 rows, with unlabelled rows mixed in. */
@@ -103,9 +80,9 @@ static char *binary_csv(void) {
 
 static void test_assign_kfold_with_test_share(void) {
     char *csv = binary_csv();
-    fm_frame_t *frame = frame_from_text(csv);
+    fm_frame_t *frame = search_test_frame(csv);
     free(csv);
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"positive\": \"bad\", \"validation\": {\"folds\": 4, \"holdout\": "
         "0.25, \"seed\": 7}}");
     if (!frame || !spec) return;
@@ -145,14 +122,14 @@ static void test_assign_kfold_with_test_share(void) {
     FM_CHECK_INT(fm_search_assign(frame, spec, again, &nfolds, &err), FM_OK);
     FM_CHECK(!memcmp(part, again, sizeof part));
     fm_search_spec_free(spec);
-    spec = spec_from_text("{\"target\": \"y\", \"validation\": {\"folds\": 4, \"holdout\": 0.25, "
-                          "\"seed\": 8}}");
+    spec = search_test_spec("{\"target\": \"y\", \"validation\": {\"folds\": 4, \"holdout\": 0.25, "
+                            "\"seed\": 8}}");
     FM_CHECK_INT(fm_search_assign(frame, spec, again, &nfolds, &err), FM_OK);
     FM_CHECK(memcmp(part, again, sizeof part) != 0);
     fm_search_spec_free(spec);
     /* Stratified holdout scheme: one validation part of about 30% of the rest. */
-    spec = spec_from_text("{\"target\": \"y\", \"validation\": {\"scheme\": \"holdout\", "
-                          "\"valid_fraction\": 0.3}}");
+    spec = search_test_spec("{\"target\": \"y\", \"validation\": {\"scheme\": \"holdout\", "
+                            "\"valid_fraction\": 0.3}}");
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_OK);
     FM_CHECK_INT(nfolds, 1);
     size_t valid = 0, train = 0, tested = 0;
@@ -171,9 +148,9 @@ static void test_assign_kfold_with_test_share(void) {
 
 static void test_out_of_time(void) {
     char *csv = binary_csv();
-    fm_frame_t *frame = frame_from_text(csv);
+    fm_frame_t *frame = search_test_frame(csv);
     free(csv);
-    fm_search_spec_t *spec = spec_from_text(
+    fm_search_spec_t *spec = search_test_spec(
         "{\"target\": \"y\", \"validation\": {\"scheme\": \"time\", \"time_column\": \"when\", "
         "\"holdout\": 0.2, \"valid_fraction\": 0.25}}");
     if (!frame || !spec) return;
@@ -204,19 +181,19 @@ static void test_out_of_time(void) {
     FM_CHECK_INT(count[1], (size_t)floor(0.25 * (double)(used - count[2]) + 0.5));
     fm_search_spec_free(spec);
     /* Numbers order too; a column that is neither dates nor numbers is an error naming it. */
-    spec = spec_from_text("{\"target\": \"y\", \"validation\": {\"scheme\": \"time\", "
-                          "\"time_column\": \"x\"}}");
+    spec = search_test_spec("{\"target\": \"y\", \"validation\": {\"scheme\": \"time\", "
+                            "\"time_column\": \"x\"}}");
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_OK);
     for (size_t i = 0; i < 300; i++)
         if (part[i] == FM_SEARCH_ROW_TEST) FM_CHECK(frame->columns[1].values[i] >= 13);
     fm_search_spec_free(spec);
-    spec = spec_from_text("{\"target\": \"x\", \"validation\": {\"scheme\": \"time\", "
-                          "\"time_column\": \"y\"}}");
+    spec = search_test_spec("{\"target\": \"x\", \"validation\": {\"scheme\": \"time\", "
+                            "\"time_column\": \"y\"}}");
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_EDATA);
     FM_CHECK(strstr(err.msg, "time column 'y'") != NULL);
     fm_search_spec_free(spec);
-    spec = spec_from_text("{\"target\": \"y\", \"validation\": {\"scheme\": \"time\", "
-                          "\"time_column\": \"nope\"}}");
+    spec = search_test_spec("{\"target\": \"y\", \"validation\": {\"scheme\": \"time\", "
+                            "\"time_column\": \"nope\"}}");
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_EINVAL);
     FM_CHECK(strstr(err.msg, "'nope'") != NULL);
     fm_search_spec_free(spec);
@@ -224,9 +201,9 @@ static void test_out_of_time(void) {
 }
 
 static void test_too_few_rows(void) {
-    fm_frame_t *frame = frame_from_text("y,x\na,1\nb,2\na,3\nb,4\na,5\nb,6\n");
-    fm_search_spec_t *spec = spec_from_text("{\"target\": \"y\", \"validation\": {\"folds\": 5, "
-                                            "\"holdout\": 0}}");
+    fm_frame_t *frame = search_test_frame("y,x\na,1\nb,2\na,3\nb,4\na,5\nb,6\n");
+    fm_search_spec_t *spec = search_test_spec("{\"target\": \"y\", \"validation\": {\"folds\": 5, "
+                                              "\"holdout\": 0}}");
     if (!frame || !spec) return;
     int32_t part[6];
     int nfolds;
@@ -234,7 +211,7 @@ static void test_too_few_rows(void) {
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_EDATA);
     FM_CHECK_MSG(strstr(err.msg, "5 folds") != NULL, "%s", err.msg);
     fm_search_spec_free(spec);
-    spec = spec_from_text("{\"target\": \"missing\"}");
+    spec = search_test_spec("{\"target\": \"missing\"}");
     FM_CHECK_INT(fm_search_assign(frame, spec, part, &nfolds, &err), FM_EINVAL);
     FM_CHECK(strstr(err.msg, "'missing'") != NULL);
     fm_search_spec_free(spec);

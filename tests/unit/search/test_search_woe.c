@@ -7,6 +7,7 @@
 #include "fm_test.h"
 #include "core/buf.h"
 #include "search/search_internal.h"
+#include "search_test.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,20 +16,6 @@
 #include <unistd.h>
 
 #define N 60
-
-static fm_frame_t *frame_from_text(const char *text) {
-    char path[] = "/tmp/fm_search_woe_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return NULL;
-    FILE *fp = fdopen(fd, "w");
-    fputs(text, fp);
-    fclose(fp);
-    fm_frame_t *frame = NULL;
-    fm_error_t err;
-    if (fm_frame_read_csv(path, NULL, &frame, &err)) fprintf(stderr, "%s\n", err.msg);
-    unlink(path);
-    return frame;
-}
 
 /* The table: y (bad / good), grade (A B C, missing), score (numbers with repeats and gaps),
  * flat (one value), id (all distinct, a PII-like column to skip). */
@@ -187,7 +174,7 @@ static void check_table(const cJSON *features, const int *use, int nuse) {
 
 static void test_woe_iv_against_formula(void) {
     char *csv = table_csv();
-    fm_frame_t *frame = frame_from_text(csv);
+    fm_frame_t *frame = search_test_frame(csv);
     free(csv);
     if (!frame) return;
     const char *skip[] = {"id"};
@@ -220,7 +207,7 @@ static void test_woe_iv_against_formula(void) {
 
 static void test_positive_class_flips_sign(void) {
     char *csv = table_csv();
-    fm_frame_t *frame = frame_from_text(csv);
+    fm_frame_t *frame = search_test_frame(csv);
     free(csv);
     if (!frame) return;
     cJSON *a = NULL, *b = NULL;
@@ -244,7 +231,7 @@ static void test_positive_class_flips_sign(void) {
 }
 
 static void test_errors_and_bands(void) {
-    fm_frame_t *frame = frame_from_text("y,x\na,1\nb,2\nc,3\n");
+    fm_frame_t *frame = search_test_frame("y,x\na,1\nb,2\nc,3\n");
     cJSON *out = NULL;
     fm_error_t err;
     if (frame) {
@@ -256,7 +243,7 @@ static void test_errors_and_bands(void) {
         size_t rows[] = {0, 7};
         FM_CHECK(out == NULL);
         fm_frame_free(frame);
-        frame = frame_from_text("y,x\na,1\nb,2\na,3\n");
+        frame = search_test_frame("y,x\na,1\nb,2\na,3\n");
         FM_CHECK_INT(fm_search_information_value(frame, "y", "b", rows, 2, NULL, 0, &out, &err),
                      FM_EINVAL);
         size_t only_a[] = {0, 2};

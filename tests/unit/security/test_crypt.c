@@ -7,10 +7,19 @@
  * appended bytes, reordered and dropped chunks; a wrong key named as such; plaintext where
  * ciphertext is expected. Master key files: generation (mode 0600, 32 bytes, never overwritten),
  * loading, the permission, size and type checks, and FINMAAS_MASTER_KEY_FILE.
+ *
+ * The streaming writer and reader against the in-memory functions: what the writer produces, fed
+ * in pieces of random sizes, decrypts with fm_crypt_decrypt to the same bytes and has the layout
+ * of fm_crypt_encrypt's output (same length, magic and key id); what fm_crypt_encrypt produces,
+ * fm_crypt_copy_out copies out exactly; plaintext passes through both without a key; damage (a
+ * flipped bit anywhere past the key id, truncation around the chunk boundaries, bytes appended,
+ * another key, no key) is refused by the reader whenever fm_crypt_decrypt refuses it.
  */
 #include "core/buf.h"
+#include "core/rng.h"
 #include "security/crypt.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,37 +33,6 @@
 #define HEADER     40
 #define OVERHEAD   17
 #define LENGTH_LEN 4
-
-static char scratch[64];
-
-static void remove_scratch(void) {
-    if (!scratch[0]) return;
-    DIR *d = opendir(scratch);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[PATH_MAX];
-            snprintf(child, sizeof child, "%s/%s", scratch, e->d_name);
-            if (rmdir(child) != 0) unlink(child);
-        }
-        closedir(d);
-    }
-    rmdir(scratch);
-}
-
-static void scratch_path(char *buf, size_t size, const char *name) {
-    if (!scratch[0]) {
-        snprintf(scratch, sizeof scratch, "/tmp/fm_crypt_XXXXXX");
-        if (!mkdtemp(scratch)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_scratch);
-    }
-    snprintf(buf, size, "%s/%s", scratch, name);
-    unlink(buf);
-}
 
 static void write_file(const char *path, const void *data, size_t len, mode_t mode) {
     unlink(path);
@@ -308,7 +286,7 @@ static void test_key_files(void) {
     char path[PATH_MAX], other[PATH_MAX];
     fm_error_t err;
     fm_master_key_t k, again;
-    scratch_path(path, sizeof path, "master.key");
+    fm_test_fresh_path(path, sizeof path, "master.key");
     mode_t old_umask = umask(0);
     FM_CHECK_INT(fm_master_key_generate(path, &err), 0);
     umask(old_umask);
@@ -325,13 +303,13 @@ static void test_key_files(void) {
     FM_CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "already exists"), "%s", err.msg);
     FM_CHECK_INT(fm_master_key_load(path, &again, &err), 0);
     FM_CHECK(memcmp(k.key, again.key, 32) == 0);
-    DIR *d = opendir(scratch);
+    DIR *d = opendir(fm_test_scratch);
     struct dirent *e;
     while (d && (e = readdir(d)))
         FM_CHECK_MSG(strstr(e->d_name, ".tmp.") == NULL, "left %s", e->d_name);
     if (d) closedir(d);
     /* Two generated keys differ. */
-    scratch_path(other, sizeof other, "second.key");
+    fm_test_fresh_path(other, sizeof other, "second.key");
     FM_CHECK_INT(fm_master_key_generate(other, &err), 0);
     FM_CHECK_INT(fm_master_key_load(other, &again, &err), 0);
     FM_CHECK(memcmp(k.key, again.key, 32) != 0 && memcmp(k.id, again.id, 8) != 0);
@@ -354,7 +332,7 @@ static void test_key_files(void) {
     FM_CHECK(chmod(path, 0600) == 0);
 
     /* A symbolic link to a good key file is followed (secret mounts are links). */
-    scratch_path(other, sizeof other, "link.key");
+    fm_test_fresh_path(other, sizeof other, "link.key");
     FM_CHECK(symlink(path, other) == 0);
     FM_CHECK_INT(fm_master_key_load(other, &again, &err), 0);
     FM_CHECK(memcmp(k.key, again.key, 32) == 0);
@@ -363,23 +341,23 @@ static void test_key_files(void) {
     static const size_t sizes[] = {0, 31, 33, 64};
     unsigned char bytes[64] = {1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        scratch_path(other, sizeof other, "sized.key");
+        fm_test_fresh_path(other, sizeof other, "sized.key");
         write_file(other, bytes, sizes[i], 0600);
         FM_CHECK_INT(fm_master_key_load(other, &again, &err), FM_EFORMAT);
         FM_CHECK_MSG(strstr(err.msg, other) && strstr(err.msg, "exactly 32 bytes"), "%s", err.msg);
     }
-    FM_CHECK(fm_master_key_load(scratch, &again, &err) < 0);
-    FM_CHECK_MSG(strstr(err.msg, scratch) && strstr(err.msg, "directory"), "%s", err.msg);
-    scratch_path(other, sizeof other, "missing.key");
+    FM_CHECK(fm_master_key_load(fm_test_scratch, &again, &err) < 0);
+    FM_CHECK_MSG(strstr(err.msg, fm_test_scratch) && strstr(err.msg, "directory"), "%s", err.msg);
+    fm_test_fresh_path(other, sizeof other, "missing.key");
     FM_CHECK_INT(fm_master_key_load(other, &again, &err), FM_ENOTFOUND);
     FM_CHECK_MSG(strstr(err.msg, other) != NULL, "%s", err.msg);
-    scratch_path(other, sizeof other, "fifo.key");
+    fm_test_fresh_path(other, sizeof other, "fifo.key");
     FM_CHECK(mkfifo(other, 0600) == 0);
     FM_CHECK(fm_master_key_load(other, &again, &err) < 0);
     FM_CHECK_MSG(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
     FM_CHECK_INT(fm_master_key_load("", &again, &err), FM_EINVAL);
     FM_CHECK_INT(fm_master_key_generate("", &err), FM_EINVAL);
-    scratch_path(other, sizeof other, "no-such-dir/new.key");
+    fm_test_fresh_path(other, sizeof other, "no-such-dir/new.key");
     FM_CHECK_INT(fm_master_key_generate(other, &err), FM_EIO);
     FM_CHECK_MSG(strstr(err.msg, other) != NULL, "%s", err.msg);
 
@@ -408,6 +386,163 @@ static void test_key_files(void) {
     fm_master_key_wipe(NULL);
 }
 
+/* Writes data through the streaming writer in pieces of random stream_sizes into a memory file. */
+static int seal_stream(const fm_master_key_t *key, const unsigned char *data, size_t n,
+                       uint64_t seed, fm_buf_t *out) {
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&mem, &len);
+    fm_crypt_writer_t w;
+    fm_error_t err;
+    int rc = fm_crypt_writer_init(&w, fp, key, &err);
+    fm_rng_t rng;
+    fm_rng_seed(&rng, seed);
+    size_t at = 0;
+    while (!rc && at < n) {
+        size_t k = 1 + fm_rng_next(&rng) % 150000;
+        if (k > n - at) k = n - at;
+        rc = fm_crypt_writer_write(&w, data + at, k, &err);
+        at += k;
+    }
+    if (!rc) rc = fm_crypt_writer_finish(&w, &err);
+    fm_crypt_writer_deinit(&w);
+    fclose(fp);
+    fm_buf_append(out, mem, len);
+    free(mem);
+    return rc;
+}
+
+/* An unlinked temporary file open for reading and writing. */
+static int temp_fd(void) {
+    char path[] = "/tmp/fm_crypt_stream_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) unlink(path);
+    return fd;
+}
+
+/* fm_crypt_copy_out of a file image: FM_OK and the plaintext in out, or the error code. */
+static int copy_out(const fm_master_key_t *key, const void *image, size_t n, fm_buf_t *out,
+                    fm_error_t *err) {
+    int in = temp_fd(), plain = temp_fd();
+    if (in < 0 || plain < 0) return FM_EIO;
+    if (n && write(in, image, n) != (ssize_t)n) return FM_EIO;
+    lseek(in, 0, SEEK_SET);
+    int rc = fm_crypt_copy_out(in, key, plain, "test file", err);
+    off_t size = lseek(plain, 0, SEEK_END);
+    fm_buf_reset(out);
+    fm_buf_reserve(out, (size_t)size + 1);
+    if (size > 0 && pread(plain, out->data, (size_t)size, 0) != size) rc = FM_EIO;
+    out->len = (size_t)size;
+    out->data[out->len] = '\0';
+    close(in);
+    close(plain);
+    return rc;
+}
+
+static const size_t stream_sizes[] = {0,      1,      100,    65535,  65536,         65537,
+                                      131071, 131072, 131073, 200000, 3 * 65536 + 17};
+
+/* ---- The streaming writer and reader against the in-memory functions ----------------------- */
+
+static void test_stream_matches_reference(void) {
+    fm_master_key_t key;
+    random_key(&key);
+    for (size_t i = 0; i < sizeof stream_sizes / sizeof stream_sizes[0]; i++) {
+        size_t n = stream_sizes[i];
+        unsigned char *data = pattern(n, 100 + i);
+        fm_buf_t sealed = FM_BUF_INIT, plain = FM_BUF_INIT, reference = FM_BUF_INIT;
+        FM_CHECK_INT(seal_stream(&key, data, n, 7 + i, &sealed), FM_OK);
+        fm_error_t err;
+        FM_CHECK_MSG(fm_crypt_decrypt(&key, sealed.data, sealed.len, "s", &plain, &err) == FM_OK,
+                     "size %zu: %s", n, err.msg);
+        FM_CHECK_INT(plain.len, n);
+        FM_CHECK(n == 0 || memcmp(plain.data, data, n) == 0);
+        /* Same layout as the reference: equal length, same magic and key id. */
+        FM_CHECK_INT(fm_crypt_encrypt(&key, data, n, &reference, &err), FM_OK);
+        FM_CHECK_INT(sealed.len, reference.len);
+        FM_CHECK(memcmp(sealed.data, reference.data, 16) == 0);
+        /* And the reference's output streams back out. */
+        FM_CHECK_MSG(copy_out(&key, reference.data, reference.len, &plain, &err) == FM_OK,
+                     "size %zu: %s", n, err.msg);
+        FM_CHECK_INT(plain.len, n);
+        FM_CHECK(n == 0 || memcmp(plain.data, data, n) == 0);
+        fm_buf_free(&sealed);
+        fm_buf_free(&plain);
+        fm_buf_free(&reference);
+        free(data);
+    }
+}
+
+static void test_stream_plaintext_passes_through(void) {
+    for (size_t i = 0; i < sizeof stream_sizes / sizeof stream_sizes[0]; i++) {
+        size_t n = stream_sizes[i];
+        unsigned char *data = pattern(n, 300 + i);
+        if (n >= 8) memcpy(data, "Status,S", 8); /* a CSV never starts with the magic */
+        fm_buf_t sealed = FM_BUF_INIT, plain = FM_BUF_INIT;
+        FM_CHECK_INT(seal_stream(NULL, data, n, 9, &sealed), FM_OK);
+        FM_CHECK_INT(sealed.len, n);
+        FM_CHECK(n == 0 || memcmp(sealed.data, data, n) == 0);
+        fm_error_t err;
+        FM_CHECK_INT(copy_out(NULL, sealed.data, sealed.len, &plain, &err), FM_OK);
+        FM_CHECK_INT(plain.len, n);
+        FM_CHECK(n == 0 || memcmp(plain.data, data, n) == 0);
+        fm_buf_free(&sealed);
+        fm_buf_free(&plain);
+        free(data);
+    }
+}
+
+static void test_stream_damage_is_refused(void) {
+    fm_master_key_t key, other;
+    random_key(&key);
+    random_key(&other);
+    size_t n = 3 * 65536 + 100;
+    unsigned char *data = pattern(n, 55);
+    fm_buf_t sealed = FM_BUF_INIT, plain = FM_BUF_INIT, copy = FM_BUF_INIT;
+    FM_CHECK_INT(seal_stream(&key, data, n, 1, &sealed), FM_OK);
+    fm_error_t err;
+    /* Another key, and no key at all. */
+    FM_CHECK_INT(copy_out(&other, sealed.data, sealed.len, &plain, &err), FM_EDENIED);
+    FM_CHECK(strstr(err.msg, "different master key") != NULL);
+    FM_CHECK_INT(copy_out(NULL, sealed.data, sealed.len, &plain, &err), FM_EDENIED);
+    FM_CHECK(strstr(err.msg, "FINMAAS_MASTER_KEY_FILE") != NULL);
+    /* A flipped bit anywhere past the key id: refused by both readers. */
+    fm_rng_t rng;
+    fm_rng_seed(&rng, 4);
+    int refused = 0, tries = 0;
+    for (size_t at = 16; at < sealed.len; at += 1 + fm_rng_next(&rng) % 9000, tries++) {
+        fm_buf_reset(&copy);
+        fm_buf_append(&copy, sealed.data, sealed.len);
+        copy.data[at] ^= (char)(1u << (at % 8));
+        int a = copy_out(&key, copy.data, copy.len, &plain, &err);
+        fm_buf_t ref = FM_BUF_INIT;
+        int b = fm_crypt_decrypt(&key, copy.data, copy.len, "s", &ref, NULL);
+        fm_buf_free(&ref);
+        refused += a == FM_EFORMAT && b != FM_OK;
+    }
+    FM_CHECK_INT(refused, tries);
+    /* Truncated at every length around the chunk boundaries, and with bytes appended. (Cut
+     * before the end of the magic, a file reads as plaintext, as in the registry; the dataset
+     * store then refuses it by its digest.) */
+    size_t cut[] = {
+        8, 16, 39, 40, 41, 44, 100, 65536 + 40 + 4 + 17, 65536 + 40 + 4 + 17 + 3, sealed.len - 1};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        int rc = copy_out(&key, sealed.data, cut[i], &plain, &err);
+        FM_CHECK_MSG(rc != FM_OK, "truncated at %zu accepted", cut[i]);
+    }
+    fm_buf_reset(&copy);
+    fm_buf_append(&copy, sealed.data, sealed.len);
+    fm_buf_append(&copy, "x", 1);
+    FM_CHECK_INT(copy_out(&key, copy.data, copy.len, &plain, &err), FM_EFORMAT);
+    FM_CHECK(strstr(err.msg, "after the final chunk") != NULL);
+    fm_buf_free(&sealed);
+    fm_buf_free(&plain);
+    fm_buf_free(&copy);
+    free(data);
+}
+
 FM_TEST_MAIN(FM_TEST_CASE(test_round_trip), FM_TEST_CASE(test_truncation_and_bit_flips),
              FM_TEST_CASE(test_multi_chunk_damage), FM_TEST_CASE(test_wrong_key_and_plaintext),
-             FM_TEST_CASE(test_key_files))
+             FM_TEST_CASE(test_key_files), FM_TEST_CASE(test_stream_matches_reference),
+             FM_TEST_CASE(test_stream_plaintext_passes_through),
+             FM_TEST_CASE(test_stream_damage_is_refused))

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "security/keys.h"
 #include "fm_test.h"
+#include "fm_test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,44 +27,6 @@
 #include <unistd.h>
 
 #define TOKEN_LEN 47
-
-static char scratch[64];
-
-/* rm -rf of a scratch tree (only ever called on paths under the scratch directory). */
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[PATH_MAX];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void remove_scratch(void) {
-    if (scratch[0]) remove_tree(scratch);
-}
-
-/* A fresh path (removed if present) in this run's scratch directory. */
-static void fresh_path(char *buf, size_t size, const char *name) {
-    if (!scratch[0]) {
-        snprintf(scratch, sizeof scratch, "/tmp/fm_keys_XXXXXX");
-        if (!mkdtemp(scratch)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_scratch);
-    }
-    snprintf(buf, size, "%s/%s", scratch, name);
-    remove_tree(buf);
-}
 
 static fm_keystore_t *open_ok(const char *home) {
     fm_keystore_t *ks = NULL;
@@ -209,7 +172,7 @@ static void test_roles(void) {
 static void test_tokens_unique(void) {
     enum { N = 10000, SAMPLE = 300 };
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "unique");
+    fm_test_fresh_path(home, sizeof home, "unique");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     char(*tokens)[FM_KEY_TOKEN_MAX] = calloc(N, sizeof *tokens);
@@ -296,7 +259,7 @@ static void test_tokens_unique(void) {
 
 static void test_authenticate(void) {
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "auth");
+    fm_test_fresh_path(home, sizeof home, "auth");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     char admin[FM_KEY_TOKEN_MAX], consumer[FM_KEY_TOKEN_MAX], other[FM_KEY_TOKEN_MAX];
@@ -491,7 +454,7 @@ static void test_scope(void) {
 
     /* Through a key: the principal carries the scope; a bad scope creates nothing. */
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "scope");
+    fm_test_fresh_path(home, sizeof home, "scope");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     char token[FM_KEY_TOKEN_MAX];
@@ -541,7 +504,7 @@ static void test_names(void) {
     FM_CHECK(strstr(err.msg, "\\x01") != NULL);
 
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "names");
+    fm_test_fresh_path(home, sizeof home, "names");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     char token[FM_KEY_TOKEN_MAX];
@@ -577,7 +540,7 @@ static void test_names(void) {
 
 static void test_list_order(void) {
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "list");
+    fm_test_fresh_path(home, sizeof home, "list");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     fm_key_info_t *list = NULL;
@@ -614,7 +577,7 @@ static void test_list_order(void) {
 
 static void test_revoke(void) {
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "revoke");
+    fm_test_fresh_path(home, sizeof home, "revoke");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     char t1[FM_KEY_TOKEN_MAX], t2[FM_KEY_TOKEN_MAX], t3[FM_KEY_TOKEN_MAX];
@@ -666,7 +629,7 @@ static void test_revoke(void) {
  * process's changes. */
 static void test_generation(void) {
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "generation");
+    fm_test_fresh_path(home, sizeof home, "generation");
     fm_keystore_t *a = open_ok(home);
     fm_keystore_t *b = open_ok(home);
     if (!a || !b) return;
@@ -721,7 +684,7 @@ static void test_generation(void) {
 
 static void test_file_mode(void) {
     char home[PATH_MAX], path[PATH_MAX + 16];
-    fresh_path(home, sizeof home, "mode");
+    fm_test_fresh_path(home, sizeof home, "mode");
     /* Even with a permissive umask the database and its WAL files are private. */
     mode_t old = umask(0);
     fm_keystore_t *ks = open_ok(home);
@@ -745,7 +708,7 @@ static void test_file_mode(void) {
 
     /* A symbolic link in place of keys.db is refused. */
     char linked[PATH_MAX], target[PATH_MAX + 16];
-    fresh_path(linked, sizeof linked, "linked");
+    fm_test_fresh_path(linked, sizeof linked, "linked");
     FM_CHECK_INT(mkdir(linked, 0700), 0);
     snprintf(target, sizeof target, "%s/keys.db", linked);
     FM_CHECK_INT(symlink(path, target), 0);
@@ -755,7 +718,7 @@ static void test_file_mode(void) {
     FM_CHECK(ks == NULL);
     /* A home that is a file; an empty home. */
     char file[PATH_MAX];
-    fresh_path(file, sizeof file, "plainfile");
+    fm_test_fresh_path(file, sizeof file, "plainfile");
     FILE *fp = fopen(file, "w");
     if (fp) fclose(fp);
     FM_CHECK_INT(fm_keystore_open(file, &ks, &err), FM_EIO);
@@ -763,7 +726,7 @@ static void test_file_mode(void) {
     FM_CHECK_INT(fm_keystore_open("", &ks, &err), FM_EINVAL);
     /* A nested home is created. */
     char nested[PATH_MAX];
-    fresh_path(nested, sizeof nested, "deep");
+    fm_test_fresh_path(nested, sizeof nested, "deep");
     strncat(nested, "/a/b", sizeof nested - strlen(nested) - 1);
     ks = open_ok(nested);
     fm_keystore_close(ks);
@@ -792,7 +755,7 @@ static void test_damaged(void) {
     fm_keystore_t *ks = NULL;
     fm_error_t err;
     /* Random bytes. */
-    fresh_path(home, sizeof home, "garbage");
+    fm_test_fresh_path(home, sizeof home, "garbage");
     FM_CHECK_INT(mkdir(home, 0700), 0);
     snprintf(path, sizeof path, "%s/keys.db", home);
     unsigned char noise[4096];
@@ -801,14 +764,14 @@ static void test_damaged(void) {
     FM_CHECK_INT(fm_keystore_open(home, &ks, &err), FM_EFORMAT);
     FM_CHECK(strstr(err.msg, "not a finmaas keys database") != NULL);
     /* Another application's SQLite file. */
-    fresh_path(home, sizeof home, "foreign");
+    fm_test_fresh_path(home, sizeof home, "foreign");
     FM_CHECK_INT(mkdir(home, 0700), 0);
     snprintf(path, sizeof path, "%s/keys.db", home);
     exec_sql(path, "CREATE TABLE models(name TEXT); PRAGMA user_version = 1;");
     FM_CHECK_INT(fm_keystore_open(home, &ks, &err), FM_EFORMAT);
     FM_CHECK(strstr(err.msg, "not a finmaas keys database") != NULL);
     /* A newer schema. */
-    fresh_path(home, sizeof home, "newer");
+    fm_test_fresh_path(home, sizeof home, "newer");
     ks = open_ok(home);
     fm_keystore_close(ks);
     snprintf(path, sizeof path, "%s/keys.db", home);
@@ -816,7 +779,7 @@ static void test_damaged(void) {
     FM_CHECK_INT(fm_keystore_open(home, &ks, &err), FM_EUNSUPPORTED);
     FM_CHECK(strstr(err.msg, "version 7") != NULL);
     /* A row damaged by hand: the load fails and the ring keeps what it had. */
-    fresh_path(home, sizeof home, "badrow");
+    fm_test_fresh_path(home, sizeof home, "badrow");
     ks = open_ok(home);
     if (!ks) return;
     char token[FM_KEY_TOKEN_MAX];
@@ -874,7 +837,7 @@ static void *reader_main(void *arg) {
 
 static void test_concurrent(void) {
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "concurrent");
+    fm_test_fresh_path(home, sizeof home, "concurrent");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     static char stable[STABLE][FM_KEY_TOKEN_MAX], unknown[STABLE][FM_KEY_TOKEN_MAX];
@@ -928,7 +891,7 @@ static void test_concurrent(void) {
 static void test_speed(void) {
     enum { KEYS = 1000, CALLS = 400000 };
     char home[PATH_MAX];
-    fresh_path(home, sizeof home, "speed");
+    fm_test_fresh_path(home, sizeof home, "speed");
     fm_keystore_t *ks = open_ok(home);
     if (!ks) return;
     static char tokens[KEYS][FM_KEY_TOKEN_MAX];

@@ -128,6 +128,11 @@ static void test_target_resolution(void) {
     FM_CHECK_INT(fm_target_resolve(f, 3, -1, NULL, &t, &err), 0);
     FM_CHECK_INT(t.task, FM_TASK_REGRESSION);
     FM_CHECK_INT(t.missing, 1);
+    /* Regression rows are labelled 0 with a value, -1 without: the strata of every split. */
+    FM_CHECK_INT(t.column, 3);
+    FM_CHECK_INT(t.label[0], 0);
+    FM_CHECK_INT(t.label[3], -1);
+    FM_CHECK_NEAR(t.value[2], 3.0, 0.0);
     fm_target_deinit(&t);
     FM_CHECK_INT(fm_target_resolve(f, 4, -1, NULL, &t, &err), FM_EDATA);
     FM_CHECK(strstr(err.msg, "only one class") != NULL);
