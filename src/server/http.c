@@ -363,6 +363,14 @@ static enum MHD_Result audit_then_reply(struct MHD_Connection *c, fm_request_t *
         .output = out_text,
         .detail = detail[0] ? detail : NULL,
     };
+    if (s->config.audit == FM_SERVER_AUDIT_ASYNC) {
+        /* The less durable mode: queued (copied), committed within 100 ms, answered now. */
+        int rc = fm_audit_append(s->audit, &entry, NULL, NULL);
+        fm_buf_free(&scrubbed);
+        if (rc != FM_OK)
+            fm_reply_error(req, 500, "the audit log cannot record this request; not answered");
+        return send_reply(c, req);
+    }
     if (atomic_load(&s->draining)) {
         /* Stopping: no new suspensions (the daemon must not stop with one pending); wait for
          * the commit on this thread instead. */

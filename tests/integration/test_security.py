@@ -1312,6 +1312,24 @@ def t_slow_clients(C, c):
 # ---- authentication off -----------------------------------------------------------------------
 
 
+def t_audit_async(C, c):
+    """--audit async: answered at once, every entry committed within about 100 ms and at stop."""
+    s = server(C, c, c.home, "async", ["--audit", "async"])
+    before = len(audit_export(c.home))
+    body = {"inputs": fm.v2_inputs(c.columns, c.rows[:1])}
+    answers = [s.post("/v2/models/credit/infer", body, headers={"X-Request-Id": "async-%d" % i})
+               for i in range(20)]
+    C.check(all(r.status == 200 for r in answers), "--audit async: 20 predictions answered 200",
+            [r.status for r in answers])
+    done, took = fm.wait_until(lambda: len(audit_export(c.home)) - before >= 20, 5, 0.05)
+    C.check(done and took < 1.0, "  all 20 entries committed within a second (%.2f s)" % took)
+    stop(C, s)
+    ids = [e["request_id"] for e in audit_export(c.home)[before:]]
+    C.check(ids == ["async-%d" % i for i in range(20)], "  in order, one each", ids)
+    rc, out, err = fm.run_cli("audit", "verify", "--home", c.home)
+    C.check(rc == 0, "  and the chain verifies", (out, err))
+
+
 def t_key_changes(C, c):
     """A key revoked or created with the command line takes effect in a running server within a
     second, also when the server does not poll the registry (watch_interval_ms 0)."""
@@ -1405,6 +1423,7 @@ def main():
         C.section("rate limit", t_rate_limit, C, c)
         C.section("connection limit", t_max_connections, C, c)
         C.section("slow clients and oversized headers", t_slow_clients, C, c)
+        C.section("audit: the less durable mode", t_audit_async, C, c)
         C.section("keys changed by the command line", t_key_changes, C, c)
         C.section("authentication off", t_auth_off, C, c)
     except Exception:  # noqa: BLE001 - a failed setup is a failed check
