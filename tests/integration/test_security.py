@@ -573,6 +573,20 @@ def t_audit_api(C, c, s):
         C.check(r.status == 403 and error_body(r), "GET /api/audit with a %s key: 403" % role, r)
     r = s.get("/api/audit", key=None)
     C.check(r.status == 401, "GET /api/audit without a key: 401", r)
+    # an auditor key scoped to some models reads only their entries
+    scoped = fm.create_key(c.home, "auditor", models="mc", name="auditor-of-mc")
+    fm.wait_until(lambda: s.get("/api/audit?limit=1", key=scoped).status == 200, 5, 0.05)
+    entries = audit_export(c.home)
+    r = s.get("/api/audit?limit=100000", key=scoped)
+    want = [e["seq"] for e in entries if e.get("model") == "mc"]
+    C.check(r.status == 200 and want and [e["seq"] for e in r.json()] == want,
+            "an auditor key scoped to mc: only mc's entries (%d of %d)" % (len(want),
+                                                                           len(entries)), r)
+    r = s.get("/api/audit?limit=2", key=scoped)
+    C.check(r.status == 200 and [e["seq"] for e in r.json()] == want[:2],
+            "  the limit counts its entries", r)
+    r = s.get("/api/audit?model=credit", key=scoped)
+    C.check(r.status == 403 and error_body(r), "  ?model=credit: 403", r)
 
 
 def audit_copy(c, tag):
