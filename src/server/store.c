@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define MAX_LABELS 32
+#define MAX_FAILED 256
 
 typedef struct label {
     char name[FM_REGISTRY_NAME_MAX + 1];
@@ -42,7 +43,25 @@ struct fm_store {
     /* Bumped by every label change made through the API: a sync that read the registry before
      * such a change must not apply its older view of the labels. */
     atomic_ulong label_generation;
+    /* Versions that failed to load and were reported (guarded by load_lock): the watcher retries
+     * them at every poll, but says so once, not every two seconds. */
+    struct {
+        char name[FM_REGISTRY_NAME_MAX + 1];
+        int64_t version;
+    } failed[MAX_FAILED];
+    size_t nfailed;
 };
+
+/* 1 the first time name/version fails to load (then remembered); 0 when already reported. */
+static int first_failure(fm_store_t *st, const char *name, int64_t version) {
+    for (size_t i = 0; i < st->nfailed; i++)
+        if (st->failed[i].version == version && !strcmp(st->failed[i].name, name)) return 0;
+    if (st->nfailed < MAX_FAILED) {
+        snprintf(st->failed[st->nfailed].name, sizeof st->failed[0].name, "%s", name);
+        st->failed[st->nfailed++].version = version;
+    }
+    return 1;
+}
 
 /* ---- Served versions --------------------------------------------------------------------- */
 
@@ -328,8 +347,12 @@ static int sync_models(fm_store_t *st, const char *only, int force_wanted, fm_er
         fm_served_t *s = NULL;
         fm_error_t load_err;
         if (served_load(st, &infos[i], &s, &load_err)) {
-            /* One bad file must not take the others down: report it and go on. */
-            fprintf(stderr, "finmaas serve: cannot load %s\n", fm_error_message(&load_err));
+            /* One bad file must not take the others down: report it (once) and go on. */
+            if (first_failure(st, infos[i].name, infos[i].version))
+                fprintf(stderr,
+                        "finmaas serve: cannot load %s (not served; retried at each registry "
+                        "poll, reported once)\n",
+                        fm_error_message(&load_err));
             continue;
         }
         pthread_rwlock_wrlock(&st->lock);

@@ -1095,8 +1095,12 @@ def t_encryption(C, c):
         stop(C, s)
 
     def refused(tag, env, words):
-        s = server(C, c, home, tag, env=env)
+        fast = c.w.join("fastwatch.json")
+        with open(fast, "w") as f:
+            json.dump({"watch_interval_ms": 100}, f)
+        s = server(C, c, home, tag, ["--config", fast], env=env)
         try:
+            time.sleep(0.5)  # several registry polls, each retrying the version
             r = s.post("/v2/models/secret/infer", body)
             ready = s.get("/v2/models/secret/ready")
             err = s.stderr()
@@ -1106,6 +1110,8 @@ def t_encryption(C, c):
             C.check("secret" in line and "version %d" % v in line and
                     all(w in line for w in words),
                     "%s: stderr names the model and version and says %r" % (tag, words), err)
+            C.equal(sum("cannot load" in x for x in err.splitlines()), 1,
+                    "%s: reported once, not at every registry poll" % tag)
         finally:
             stop(C, s)
 
