@@ -54,7 +54,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -123,21 +122,16 @@ def setup(w):
     c.victims = 0
     c.victim = None
     c.cli_actions = 0  # audited command-line actions (each `keys create` of a victim key)
-    c.servers = []
     return c
 
 
 def server(C, c, home, name, args=(), env=None, tls_context=None):
     s = fm.Server(home, c.w.path, name=name, args=list(args), env=env)
     s.tls_context = tls_context
-    c.servers.append(s)
     return s.start()
 
 
-def stop(C, s):
-    rc, took = s.stop()
-    C.check(rc == 0, "%s: exit status 0 on SIGTERM (%.2f s)" % (s.name, took), rc)
-    C.check(not s.sanitizer_report(), "%s: no sanitizer report" % s.name, s.stderr()[-3000:])
+stop = fm.stop_checked
 
 
 def error_body(r):
@@ -1418,42 +1412,33 @@ def t_auth_off(C, c):
 # ---- main ------------------------------------------------------------------------------------
 
 
+def sections(C, w):
+    c = setup(w)
+    s = server(C, c, c.home, "main")
+    C.section("authorization: every route x every role x every kind of key",
+              t_authorization, C, c, s)
+    C.section("scoped keys in listings", t_scope_listing, C, c, s)
+    C.section("maker-checker on labels", t_maker_checker, C, c, s)
+    C.section("model names", t_model_names, C, c, s)
+    C.section("audit: one entry per authenticated request", t_audit_sequence, C, c, s)
+    C.section("audit: verify after concurrent load", t_audit_load, C, c, s)
+    C.section("audit: GET /api/audit", t_audit_api, C, c, s)
+    stop(C, s)
+    C.section("audit: tampering is detected", t_audit_tamper, C, c)
+    C.section("audit: command-line actions", t_audit_cli, C, c)
+    C.section("personal data in every output channel", t_pii, C, c)
+    C.section("TLS and mutual TLS", t_tls, C, c)
+    C.section("encryption at rest", t_encryption, C, c)
+    C.section("rate limit", t_rate_limit, C, c)
+    C.section("connection limit", t_max_connections, C, c)
+    C.section("slow clients and oversized headers", t_slow_clients, C, c)
+    C.section("audit: the less durable mode", t_audit_async, C, c)
+    C.section("keys changed by the command line", t_key_changes, C, c)
+    C.section("authentication off", t_auth_off, C, c)
+
+
 def main():
-    fm.require_finmaas()
-    C = fm.Checks("finmaas serve: security")
-    w = fm.Workdir("fm-security-")
-    c = None
-    try:
-        c = setup(w)
-        s = server(C, c, c.home, "main")
-        C.section("authorization: every route x every role x every kind of key",
-                  t_authorization, C, c, s)
-        C.section("scoped keys in listings", t_scope_listing, C, c, s)
-        C.section("maker-checker on labels", t_maker_checker, C, c, s)
-        C.section("model names", t_model_names, C, c, s)
-        C.section("audit: one entry per authenticated request", t_audit_sequence, C, c, s)
-        C.section("audit: verify after concurrent load", t_audit_load, C, c, s)
-        C.section("audit: GET /api/audit", t_audit_api, C, c, s)
-        stop(C, s)
-        C.section("audit: tampering is detected", t_audit_tamper, C, c)
-        C.section("audit: command-line actions", t_audit_cli, C, c)
-        C.section("personal data in every output channel", t_pii, C, c)
-        C.section("TLS and mutual TLS", t_tls, C, c)
-        C.section("encryption at rest", t_encryption, C, c)
-        C.section("rate limit", t_rate_limit, C, c)
-        C.section("connection limit", t_max_connections, C, c)
-        C.section("slow clients and oversized headers", t_slow_clients, C, c)
-        C.section("audit: the less durable mode", t_audit_async, C, c)
-        C.section("keys changed by the command line", t_key_changes, C, c)
-        C.section("authentication off", t_auth_off, C, c)
-    except Exception:  # noqa: BLE001 - a failed setup is a failed check
-        C.check(False, "setup", traceback.format_exc())
-    finally:
-        for s in (c.servers if c else []):
-            s.kill()
-    code = C.finish()
-    w.close(code != 0)
-    return code
+    return fm.run_main("finmaas serve: security", "fm-security-", sections)
 
 
 if __name__ == "__main__":
