@@ -144,5 +144,6 @@ int fm_cmd_models(int argc, char **argv);
 int fm_cmd_keys(int argc, char **argv);
 int fm_cmd_keys_rotate_master(int argc, char **argv); /* `finmaas keys rotate-master` */
 int fm_cmd_audit(int argc, char **argv);
+int fm_cmd_fairness(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const fm_command_t commands[] = {
     {"models", "keep model versions and labels in a registry (add, list, label)", fm_cmd_models},
     {"keys", "API keys: create, list, revoke, rotate-master", fm_cmd_keys},
     {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
+    {"fairness", "group fairness metrics of a binary model's decisions (JSON)", fm_cmd_fairness},
 };
 
 static void print_usage(FILE *out) {
