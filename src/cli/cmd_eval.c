@@ -94,6 +94,18 @@ static int collect_chunk(const fm_model_t *m, const fm_strdict_t *classes, const
     return FM_OK;
 }
 
+typedef struct chunk_ctx {
+    const fm_model_t *m;
+    const fm_strdict_t *classes;
+    collected_t *c;
+} chunk_ctx_t;
+
+static int on_chunk(void *ctx, const fm_frame_t *chunk, const double *pred, size_t base,
+                    fm_error_t *err) {
+    chunk_ctx_t *x = ctx;
+    return collect_chunk(x->m, x->classes, chunk, pred, base, x->c, err);
+}
+
 static int evaluate_file(const fm_model_t *m, const char *data, double threshold, cJSON **report,
                          fm_error_t *err) {
     collected_t c = {0};
@@ -104,23 +116,8 @@ static int evaluate_file(const fm_model_t *m, const char *data, double threshold
     fm_column_type_t ttype =
         m->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL;
     fm_column_spec_t target = {m->target, ttype, 1};
-    fm_frame_reader_t *reader = NULL;
-    double *pred = malloc(FM_SCORING_CHUNK_ROWS * c.width * sizeof *pred);
-    int rc = pred ? fm_scoring_open(m, data, &target, 1, &reader, err)
-                  : fm_error_set(err, FM_ENOMEM, "out of memory");
-    size_t base = 0;
-    while (!rc) {
-        fm_frame_t *chunk = NULL;
-        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
-        if (got <= 0) {
-            rc = got;
-            break;
-        }
-        rc = fm_model_predict_frame(m, chunk, pred, err);
-        if (!rc) rc = collect_chunk(m, &classes, chunk, pred, base, &c, err);
-        base += chunk->nrows;
-        fm_frame_free(chunk);
-    }
+    chunk_ctx_t ctx = {m, &classes, &c};
+    int rc = fm_scoring_each(m, data, &target, 1, on_chunk, &ctx, err);
     if (!rc && c.n == 0)
         rc = fm_error_set(err, FM_EDATA, "%s has no rows with a value in target column '%s'", data,
                           m->target);
@@ -141,9 +138,7 @@ static int evaluate_file(const fm_model_t *m, const char *data, double threshold
         else
             cJSON_AddNumberToObject(*report, "rows_missing_target", (double)c.missing);
     }
-    fm_frame_reader_close(reader);
     fm_strdict_free(&classes);
-    free(pred);
     free(c.pred);
     free(c.label);
     free(c.value);

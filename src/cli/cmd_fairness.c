@@ -160,34 +160,30 @@ static int collect_chunk(const fm_model_t *m, const char *target, double thresho
     return rc;
 }
 
+typedef struct chunk_ctx {
+    const fm_model_t *m;
+    const char *target;
+    double threshold;
+    collected_t *c;
+} chunk_ctx_t;
+
+static int on_chunk(void *ctx, const fm_frame_t *chunk, const double *pred, size_t base,
+                    fm_error_t *err) {
+    chunk_ctx_t *x = ctx;
+    return collect_chunk(x->m, x->target, x->threshold, chunk, pred, base, x->c, err);
+}
+
 static int read_file(const fm_model_t *m, const char *data, const char *target, double threshold,
                      collected_t *c, fm_error_t *err) {
     fm_column_spec_t extra[MAX_SETTINGS + 1];
     extra[0] = (fm_column_spec_t){target, FM_COLUMN_CATEGORICAL, 1, 0};
     for (size_t k = 0; k < c->nattrs; k++)
         extra[k + 1] = (fm_column_spec_t){c->attrs[k].name, FM_COLUMN_CATEGORICAL, 1, 0};
-    fm_frame_reader_t *reader = NULL;
-    double *pred = malloc(FM_SCORING_CHUNK_ROWS * sizeof *pred);
-    int rc = pred ? fm_scoring_open(m, data, extra, c->nattrs + 1, &reader, err)
-                  : fm_error_set(err, FM_ENOMEM, "out of memory");
-    size_t base = 0;
-    while (!rc) {
-        fm_frame_t *chunk = NULL;
-        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
-        if (got <= 0) {
-            rc = got;
-            break;
-        }
-        rc = fm_model_predict_frame(m, chunk, pred, err);
-        if (!rc) rc = collect_chunk(m, target, threshold, chunk, pred, base, c, err);
-        base += chunk->nrows;
-        fm_frame_free(chunk);
-    }
+    chunk_ctx_t ctx = {m, target, threshold, c};
+    int rc = fm_scoring_each(m, data, extra, c->nattrs + 1, on_chunk, &ctx, err);
     if (!rc && c->n == 0)
         rc = fm_error_set(err, FM_EDATA, "%s has no rows with a value in target column '%s'", data,
                           target);
-    fm_frame_reader_close(reader);
-    free(pred);
     return rc;
 }
 

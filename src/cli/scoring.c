@@ -21,3 +21,27 @@ int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_s
     free(specs);
     return rc;
 }
+
+int fm_scoring_each(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                    size_t nextra, fm_scoring_chunk_fn fn, void *ctx, fm_error_t *err) {
+    fm_frame_reader_t *reader = NULL;
+    double *pred = malloc(FM_SCORING_CHUNK_ROWS * fm_model_output_width(model) * sizeof *pred);
+    int rc = pred ? fm_scoring_open(model, path, extra, nextra, &reader, err)
+                  : fm_error_set(err, FM_ENOMEM, "out of memory");
+    size_t base = 0;
+    while (!rc) {
+        fm_frame_t *chunk = NULL;
+        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        rc = fm_model_predict_frame(model, chunk, pred, err);
+        if (!rc) rc = fn(ctx, chunk, pred, base, err);
+        base += chunk->nrows;
+        fm_frame_free(chunk);
+    }
+    fm_frame_reader_close(reader);
+    free(pred);
+    return rc;
+}

@@ -17,4 +17,14 @@
 int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
                     size_t nextra, fm_frame_reader_t **out, fm_error_t *err);
 
+/* Called with each chunk of rows, its predictions (fm_model_predict_frame's layout) and the index
+ * of its first row in the file. A non-zero return stops the scoring and is returned. */
+typedef int (*fm_scoring_chunk_fn)(void *ctx, const fm_frame_t *chunk, const double *pred,
+                                   size_t base, fm_error_t *err);
+
+/* Scores the whole file chunk by chunk (columns as fm_scoring_open reads them), calling fn with
+ * each chunk. Returns 0, the first error of reading or predicting, or fn's return. */
+int fm_scoring_each(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                    size_t nextra, fm_scoring_chunk_fn fn, void *ctx, fm_error_t *err);
+
 #endif
