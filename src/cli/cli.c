@@ -138,3 +138,29 @@ int fm_cli_set_threads(const char *command, const char *text) {
     fm_nn_set_threads((int)threads);
     return 0;
 }
+
+int fm_cli_quotable(const char *text) {
+    if (strlen(text) > 64 || strstr(text, "fmk_")) return 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f) return 0;
+    return 1;
+}
+
+int fm_cli_subcommand(const char *command, const char *usage, const char *expected,
+                      const fm_command_t *table, size_t n, int argc, char **argv) {
+    if (argc < 2)
+        return fm_cli_usage_error(command, "expected a subcommand: %s (see finmaas %s --help)",
+                                  expected, command);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, stdout);
+        return FM_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], table[i].name)) return table[i].run(argc - 1, argv + 1);
+    if (fm_cli_quotable(argv[1]))
+        return fm_cli_usage_error(command,
+                                  "unknown subcommand '%s': expected %s (see finmaas %s --help)",
+                                  argv[1], expected, command);
+    return fm_cli_usage_error(command, "unknown subcommand: expected %s (see finmaas %s --help)",
+                              expected, command);
+}

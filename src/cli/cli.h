@@ -40,6 +40,17 @@ int fm_cli_set_threads(const char *command, const char *text);
 char **fm_cli_split_list(const char *text, size_t *count);
 void fm_cli_free_list(char **list);
 
+/* 1 when text may be quoted in an error line: short, printable, and not possibly an API token. */
+int fm_cli_quotable(const char *text);
+
+/*
+ * Runs the subcommand argv[1] of command from table[0..n) with argv shifted by one, prints usage
+ * for --help / -h, and otherwise gives the usage error "expected a subcommand: <expected>" or
+ * "unknown subcommand '<name>': expected <expected>" (the name quoted only when fm_cli_quotable).
+ */
+int fm_cli_subcommand(const char *command, const char *usage, const char *expected,
+                      const fm_command_t *table, size_t n, int argc, char **argv);
+
 /* 1 when argv asks for --help / -h. */
 int fm_cli_wants_help(int argc, char **argv);
 
@@ -124,13 +135,13 @@ void fm_cli_train_args_deinit(fm_cli_train_args_t *a);
  * The audit trail of commands that change a home (cli_audit.c). fm_cli_audit_open opens the home's
  * audit log before the action (an error there means: do not act). fm_cli_audit_record commits the
  * entry after it: action (as the server names it: "keys.create", "model.upload", ...), model and
- * version (NULL, 0 when none), detail (PII-free text, may be NULL) and the outcome (NULL or an
- * error with FM_OK: success; else the failure, whose message is recorded masked). An error says
- * the action happened (or failed) untraced. Close the log with fm_audit_close.
+ * version (NULL, 0 when none), detail (PII-free text, may be NULL) and the action's outcome: rc
+ * and, when rc is not 0, its message in err (recorded masked). Returns rc when the action failed;
+ * else 0, or the error (in err) of an entry that could not be written. Close with fm_audit_close.
  */
 int fm_cli_audit_open(const char *home, fm_audit_t **log, fm_error_t *err);
 int fm_cli_audit_record(fm_audit_t *log, const char *action, const char *model, int64_t version,
-                        const char *detail, const fm_error_t *outcome, fm_error_t *err);
+                        const char *detail, int rc, fm_error_t *err);
 
 int fm_cmd_train(int argc, char **argv);
 int fm_cmd_search(int argc, char **argv);

@@ -39,7 +39,8 @@ static void os_user(char *out, size_t size) {
 }
 
 int fm_cli_audit_record(fm_audit_t *log, const char *action, const char *model, int64_t version,
-                        const char *detail, const fm_error_t *outcome, fm_error_t *err) {
+                        const char *detail, int rc, fm_error_t *err) {
+    const fm_error_t *outcome = rc ? err : NULL;
     char user[128], text[1024];
     os_user(user, sizeof user);
     int failed = outcome && outcome->code != FM_OK;
@@ -62,10 +63,14 @@ int fm_cli_audit_record(fm_audit_t *log, const char *action, const char *model, 
     };
     fm_error_t why;
     fm_error_clear(&why);
-    int rc = fm_audit_append_sync(log, &entry, &why);
+    int logged = fm_audit_append_sync(log, &entry, &why);
     fm_buf_free(&masked);
-    if (rc)
-        return fm_error_set(err, rc, "%s%s, but its audit entry could not be written: %s", action,
-                            failed ? " failed" : " was done", fm_error_message(&why));
+    /* The action's own failure is what the user needs first; a lost trail after a success is the
+     * error then. */
+    if (rc) return rc;
+    if (logged)
+        return fm_error_set(err, logged,
+                            "%s was done, but its audit entry could not be written: %s", action,
+                            fm_error_message(&why));
     return FM_OK;
 }

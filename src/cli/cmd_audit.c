@@ -161,26 +161,12 @@ static int audit_export(int argc, char **argv) {
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} subcommands[] = {
-    {"verify", audit_verify},
-    {"export", audit_export},
+static const fm_command_t subcommands[] = {
+    {"verify", NULL, audit_verify},
+    {"export", NULL, audit_export},
 };
 
 int fm_cmd_audit(int argc, char **argv) {
-    if (argc < 2)
-        return fm_cli_usage_error("audit", "expected a subcommand: verify or export (see finmaas "
-                                           "audit --help)");
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, stdout);
-        return FM_EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
-    return fm_cli_usage_error("audit",
-                              "unknown subcommand '%s': expected verify or export (see finmaas "
-                              "audit --help)",
-                              argv[1]);
+    return fm_cli_subcommand("audit", usage, "verify or export", subcommands,
+                             sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

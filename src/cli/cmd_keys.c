@@ -71,18 +71,10 @@ static const char *default_home(void) {
     return env && *env ? env : DEFAULT_HOME;
 }
 
-/* 1 when text may be quoted in an error line: short, printable, and not possibly a token. */
-static int quotable(const char *text) {
-    if (strlen(text) > 64 || strstr(text, "fmk_")) return 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f) return 0;
-    return 1;
-}
-
 /* fm_cli_no_positional, but an argument that could be a token pasted by mistake is not echoed. */
 static int no_positional(const char *command, int argc, char **argv) {
     if (optind >= argc) return 0;
-    if (quotable(argv[optind]))
+    if (fm_cli_quotable(argv[optind]))
         fm_cli_usage_error(command, "unexpected argument '%s' (see finmaas %s --help)",
                            argv[optind], command);
     else
@@ -154,7 +146,7 @@ static int keys_create(int argc, char **argv) {
     if (!role_text) return fm_cli_usage_error(command, "--role is required (" ROLES ")");
     fm_role_t role;
     if (fm_role_parse(role_text, &role)) {
-        if (quotable(role_text))
+        if (fm_cli_quotable(role_text))
             return fm_cli_usage_error(command, "unknown role '%s': expected " ROLES, role_text);
         return fm_cli_usage_error(command, "unknown role: expected " ROLES);
     }
@@ -179,11 +171,7 @@ static int keys_create(int argc, char **argv) {
         char detail[FM_KEY_SCOPE_MAX + 128];
         snprintf(detail, sizeof detail, "key=%s role=%s scope=%s", rc ? "-" : info.id,
                  fm_role_name(role), models ? models : "*");
-        fm_error_t trail;
-        if (fm_cli_audit_record(log, "keys.create", NULL, 0, detail, &err, &trail) && !rc) {
-            err = trail;
-            rc = err.code;
-        }
+        rc = fm_cli_audit_record(log, "keys.create", NULL, 0, detail, rc, &err);
     }
     sodium_memzero(token, sizeof token);
     fm_audit_close(log);
@@ -336,42 +324,21 @@ static int keys_revoke(int argc, char **argv) {
         char detail[160];
         snprintf(detail, sizeof detail, "key=%s",
                  recordable(which) ? which : "(not a key id or name)");
-        fm_error_t trail;
-        if (fm_cli_audit_record(log, "keys.revoke", NULL, 0, detail, &err, &trail) && !rc) {
-            err = trail;
-            rc = err.code;
-        }
+        rc = fm_cli_audit_record(log, "keys.revoke", NULL, 0, detail, rc, &err);
     }
     fm_audit_close(log);
     fm_keystore_close(ks);
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} subcommands[] = {
-    {"create", keys_create},
-    {"list", keys_list},
-    {"revoke", keys_revoke},
-    {"rotate-master", fm_cmd_keys_rotate_master},
+static const fm_command_t subcommands[] = {
+    {"create", NULL, keys_create},
+    {"list", NULL, keys_list},
+    {"revoke", NULL, keys_revoke},
+    {"rotate-master", NULL, fm_cmd_keys_rotate_master},
 };
 
 int fm_cmd_keys(int argc, char **argv) {
-    if (argc < 2)
-        return fm_cli_usage_error("keys", "expected a subcommand: create, list, revoke or "
-                                          "rotate-master (see finmaas keys --help)");
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, stdout);
-        return FM_EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
-    if (quotable(argv[1]))
-        return fm_cli_usage_error("keys",
-                                  "unknown subcommand '%s': expected create, list, revoke or "
-                                  "rotate-master (see finmaas keys --help)",
-                                  argv[1]);
-    return fm_cli_usage_error("keys", "unknown subcommand: expected create, list, revoke or "
-                                      "rotate-master (see finmaas keys --help)");
+    return fm_cli_subcommand("keys", usage, "create, list, revoke or rotate-master", subcommands,
+                             sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

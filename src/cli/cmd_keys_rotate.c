@@ -105,11 +105,7 @@ int fm_cmd_keys_rotate_master(int argc, char **argv) {
         /* The key's id (a hash of it), never the key. */
         char detail[160];
         snprintf(detail, sizeof detail, "key_id=%s rewritten=%zu", id, rewritten);
-        fm_error_t trail;
-        if (fm_cli_audit_record(log, "keys.rotate_master", NULL, 0, detail, &err, &trail) && !rc) {
-            err = trail;
-            rc = err.code;
-        }
+        rc = fm_cli_audit_record(log, "keys.rotate_master", NULL, 0, detail, rc, &err);
     }
     fm_audit_close(log);
     fm_master_key_wipe(&old_key);

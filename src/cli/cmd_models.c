@@ -145,11 +145,7 @@ static int models_add(int argc, char **argv) {
     if (!rc) rc = fm_cli_audit_open(home, &log, &err);
     if (!rc) {
         rc = fm_registry_add_file(r, name, file, &version, &err);
-        fm_error_t trail;
-        if (fm_cli_audit_record(log, "model.upload", name, version, NULL, &err, &trail) && !rc) {
-            err = trail;
-            rc = err.code;
-        }
+        rc = fm_cli_audit_record(log, "model.upload", name, version, NULL, rc, &err);
     }
     fm_audit_close(log);
     fm_registry_close(r);
@@ -329,40 +325,21 @@ static int models_label(int argc, char **argv) {
             rc = fm_registry_set_label(r, name, label, (int64_t)version, &err);
         char detail[96];
         snprintf(detail, sizeof detail, "label=%.64s", label);
-        fm_error_t trail;
-        if (fm_cli_audit_record(log, remove ? "label.remove" : "label.set", name, (int64_t)version,
-                                detail, &err, &trail) &&
-            !rc) {
-            err = trail;
-            rc = err.code;
-        }
+        rc = fm_cli_audit_record(log, remove ? "label.remove" : "label.set", name, (int64_t)version,
+                                 detail, rc, &err);
     }
     fm_audit_close(log);
     fm_registry_close(r);
     return rc ? fm_cli_fail(command, &err) : FM_EXIT_OK;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} subcommands[] = {
-    {"add", models_add},
-    {"list", models_list},
-    {"label", models_label},
+static const fm_command_t subcommands[] = {
+    {"add", NULL, models_add},
+    {"list", NULL, models_list},
+    {"label", NULL, models_label},
 };
 
 int fm_cmd_models(int argc, char **argv) {
-    if (argc < 2)
-        return fm_cli_usage_error("models", "expected a subcommand: add, list or label (see "
-                                            "finmaas models --help)");
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, stdout);
-        return FM_EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 1, argv + 1);
-    return fm_cli_usage_error("models",
-                              "unknown subcommand '%s': expected add, list or label (see finmaas "
-                              "models --help)",
-                              argv[1]);
+    return fm_cli_subcommand("models", usage, "add, list or label", subcommands,
+                             sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

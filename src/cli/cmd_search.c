@@ -389,23 +389,13 @@ static int register_model(const search_args_t *a, int64_t *version, fm_error_t *
     if (!rc && have_key) rc = fm_registry_set_master_key(r, &key);
     fm_master_key_wipe(&key);
     if (!rc) rc = fm_cli_audit_open(a->home, &log, err);
-    fm_error_t trail;
     if (!rc) {
         rc = fm_registry_add_file(r, a->name, a->shared.out, version, err);
-        if (fm_cli_audit_record(log, "model.upload", a->name, *version, "search", err, &trail) &&
-            !rc) {
-            *err = trail;
-            rc = err->code;
-        }
+        rc = fm_cli_audit_record(log, "model.upload", a->name, *version, "search", rc, err);
     }
     if (!rc) {
         rc = fm_registry_set_label(r, a->name, "staging", *version, err);
-        if (fm_cli_audit_record(log, "label.set", a->name, *version, "label=staging", err,
-                                &trail) &&
-            !rc) {
-            *err = trail;
-            rc = err->code;
-        }
+        rc = fm_cli_audit_record(log, "label.set", a->name, *version, "label=staging", rc, err);
     }
     fm_audit_close(log);
     fm_registry_close(r);
