@@ -17,6 +17,7 @@
  * The caller holds registry->lock for every call here (registry_internal.h).
  */
 #include "registry/registry_internal.h"
+#include "security/sqlite_status.h"
 
 #include "core/clock.h"
 
@@ -99,32 +100,10 @@ static const char *const statement_sql[FM_REGISTRY_SQL_COUNT] = {
     [FM_REGISTRY_SQL_NEWEST] = "SELECT max(version) FROM versions WHERE model = ?1",
 };
 
-/* The fm_status_t for an SQLite result code. */
-static int status_of(int sqlite_rc) {
-    switch (sqlite_rc & 0xff) {
-    case SQLITE_NOMEM:
-        return FM_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return FM_EBUSY;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-    case SQLITE_SCHEMA:
-    case SQLITE_ERROR: /* on a database we did not write: a missing table or column */
-        return FM_EFORMAT;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return FM_EDENIED;
-    default:
-        return FM_EIO;
-    }
-}
-
 /* Records a failed SQLite call as "<db path>: <what>: <sqlite's message>". */
 static int db_error(fm_registry_t *r, int sqlite_rc, const char *what, fm_error_t *err) {
     const char *detail = r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(sqlite_rc);
-    return fm_error_set(err, status_of(sqlite_rc), "%s: %s: %s", r->db_path, what, detail);
+    return fm_error_set(err, fm_sqlite_status(sqlite_rc), "%s: %s: %s", r->db_path, what, detail);
 }
 
 /* The statement, reset and with its bindings cleared, ready to bind. */
@@ -248,8 +227,8 @@ int fm_registry_db_open(fm_registry_t *r, fm_error_t *err) {
         src = sqlite3_prepare_v3(r->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                  &r->stmt[i], NULL);
         if (src != SQLITE_OK) {
-            rc = fm_error_set(err, status_of(src), "%s: not a finmaas registry (%s)", r->db_path,
-                              sqlite3_errmsg(r->db));
+            rc = fm_error_set(err, fm_sqlite_status(src), "%s: not a finmaas registry (%s)",
+                              r->db_path, sqlite3_errmsg(r->db));
         }
     }
     if (rc) fm_registry_db_close(r);

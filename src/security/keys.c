@@ -23,6 +23,7 @@
  * reload.
  */
 #include "security/keys.h"
+#include "security/sqlite_status.h"
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -296,33 +297,11 @@ struct fm_keystore {
     int64_t generation; /* last value read; returned again when a read fails */
 };
 
-/* The fm_status_t for an SQLite result code. */
-static int status_of(int sqlite_rc) {
-    switch (sqlite_rc & 0xff) {
-    case SQLITE_NOMEM:
-        return FM_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return FM_EBUSY;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-    case SQLITE_SCHEMA:
-    case SQLITE_ERROR: /* on a database we did not write: a missing table or column */
-        return FM_EFORMAT;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-        return FM_EDENIED;
-    default:
-        return FM_EIO;
-    }
-}
-
 /* Records a failed SQLite call as "<keys.db path>: <what>: <sqlite's message>". SQLite's
  * messages never quote bound values, so no token or hash can reach the message. */
 static int db_error(fm_keystore_t *ks, int sqlite_rc, const char *what, fm_error_t *err) {
     const char *detail = ks->db ? sqlite3_errmsg(ks->db) : sqlite3_errstr(sqlite_rc);
-    return fm_error_set(err, status_of(sqlite_rc), "%s: %s: %s", ks->path, what, detail);
+    return fm_error_set(err, fm_sqlite_status(sqlite_rc), "%s: %s: %s", ks->path, what, detail);
 }
 
 /* The statement, reset and with its bindings cleared, ready to bind. */
@@ -511,8 +490,8 @@ static int db_open(fm_keystore_t *ks, fm_error_t *err) {
         src = sqlite3_prepare_v3(ks->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                  &ks->stmt[i], NULL);
         if (src != SQLITE_OK)
-            rc = fm_error_set(err, status_of(src), "%s: not a finmaas keys database (%s)", ks->path,
-                              sqlite3_errmsg(ks->db));
+            rc = fm_error_set(err, fm_sqlite_status(src), "%s: not a finmaas keys database (%s)",
+                              ks->path, sqlite3_errmsg(ks->db));
     }
     return rc;
 }
