@@ -8,6 +8,7 @@
 #define FM_CLI_H
 
 #include "core/error.h"
+#include "train/train.h"
 #include "security/audit.h"
 
 #include <getopt.h>
@@ -132,6 +133,86 @@ int fm_cli_train_option(const char *command, int opt, const char *arg, fm_cli_tr
 void fm_cli_train_args_deinit(fm_cli_train_args_t *a);
 
 /*
+ * The governance options of `train` (cli_govern_options.c): a command puts
+ * FM_CLI_GOVERN_LONG_OPTIONS in its getopt table, hands each option to fm_cli_govern_option after
+ * the shared ones, prints FM_CLI_GOVERN_USAGE, and calls fm_cli_govern_apply once all options are
+ * read, which fills the training options' governance fields and turns governance on.
+ */
+enum {
+    FM_CLI_GOVERN_OPT_PROTECTED = 1100,
+    FM_CLI_GOVERN_OPT_BANDS,
+    FM_CLI_GOVERN_OPT_FAIRNESS_REFERENCE,
+    FM_CLI_GOVERN_OPT_REWEIGH,
+    FM_CLI_GOVERN_OPT_APPROVE,
+    FM_CLI_GOVERN_OPT_CUTOFF,
+    FM_CLI_GOVERN_OPT_REASON_TEXTS,
+    FM_CLI_GOVERN_OPT_EXPLAIN_REFERENCE,
+    FM_CLI_GOVERN_OPT_EXPLAIN_BAND,
+    FM_CLI_GOVERN_OPT_EXPLAIN_STEPS,
+    FM_CLI_GOVERN_OPT_EXPLAIN_METHOD,
+    FM_CLI_GOVERN_OPT_NO_GLOBAL,
+};
+
+/* clang-format off */
+#define FM_CLI_GOVERN_LONG_OPTIONS                                                                 \
+    {"protected", required_argument, NULL, FM_CLI_GOVERN_OPT_PROTECTED},                           \
+    {"bands", required_argument, NULL, FM_CLI_GOVERN_OPT_BANDS},                                   \
+    {"fairness-reference", required_argument, NULL, FM_CLI_GOVERN_OPT_FAIRNESS_REFERENCE},         \
+    {"reweigh", no_argument, NULL, FM_CLI_GOVERN_OPT_REWEIGH},                                     \
+    {"approve", required_argument, NULL, FM_CLI_GOVERN_OPT_APPROVE},                               \
+    {"cutoff", required_argument, NULL, FM_CLI_GOVERN_OPT_CUTOFF},                                 \
+    {"reason-texts", required_argument, NULL, FM_CLI_GOVERN_OPT_REASON_TEXTS},                     \
+    {"explain-reference", required_argument, NULL, FM_CLI_GOVERN_OPT_EXPLAIN_REFERENCE},           \
+    {"explain-band", required_argument, NULL, FM_CLI_GOVERN_OPT_EXPLAIN_BAND},                     \
+    {"explain-steps", required_argument, NULL, FM_CLI_GOVERN_OPT_EXPLAIN_STEPS},                   \
+    {"explain-method", required_argument, NULL, FM_CLI_GOVERN_OPT_EXPLAIN_METHOD},                 \
+    {"no-global-explanations", no_argument, NULL, FM_CLI_GOVERN_OPT_NO_GLOBAL}
+/* clang-format on */
+
+#define FM_CLI_GOVERN_USAGE                                                                        \
+    "governance:\n"                                                                                \
+    "  --protected COL,...     protected attributes: left out of the features, kept to measure\n"  \
+    "                          fairness on the validation rows (stored in the model)\n"            \
+    "  --bands COL=E1,E2,...   band numeric COL at these edges (default for a column of more\n"    \
+    "                          than 10 distinct numbers: 25,35,45,55,65)\n"                       \
+    "  --fairness-reference COL=GROUP  the reference group (default: the largest)\n"               \
+    "  --reweigh               binary: AIF360 reweighing over the protected groups; the model\n"   \
+    "                          stores its fairness before and after\n"                             \
+    "  --approve CLASS         binary: the class that means approval (default: the positive)\n"    \
+    "  --cutoff P              approval when P(approve) >= P (default 0.5)\n"                      \
+    "  --reason-texts F.json   {\"feature\": \"adverse-action reason text\", ...}\n"              \
+    "  --explain-reference R   cutoff (approved applicants just above the cutoff, default) |\n"    \
+    "                          population: the baseline of reason codes\n"                         \
+    "  --explain-band W        width of the reference band above the cutoff (default 0.1)\n"      \
+    "  --explain-steps N       Integrated Gradients steps for smooth networks (default 50)\n"      \
+    "  --explain-method M      auto | shapley (exact, up to 16 features)\n"                        \
+    "  --no-global-explanations  skip permutation importance and partial dependence\n"
+
+#define FM_CLI_GOVERN_MAX_SETTINGS 64
+
+typedef struct fm_cli_govern_args {
+    char **protected; /* fm_cli_split_list list, or NULL */
+    size_t nprotected;
+    const char *settings[FM_CLI_GOVERN_MAX_SETTINGS]; /* --bands / --fairness-reference, in order */
+    int setting_kind[FM_CLI_GOVERN_MAX_SETTINGS];     /* 1: bands, 0: reference */
+    size_t nsettings;
+    fm_fairness_attribute_t attrs[FM_FAIRNESS_MAX_ATTRIBUTES]; /* filled by apply */
+    double *edges[FM_FAIRNESS_MAX_ATTRIBUTES];                 /* owned */
+    size_t nattrs;
+    int reweigh, no_global;
+    cJSON *reasons; /* owned */
+    fm_explain_fit_options_t explain;
+} fm_cli_govern_args_t;
+
+void fm_cli_govern_args_init(fm_cli_govern_args_t *g);
+void fm_cli_govern_args_deinit(fm_cli_govern_args_t *g);
+/* As fm_cli_train_option, for the governance options. */
+int fm_cli_govern_option(const char *command, int opt, const char *arg, fm_cli_govern_args_t *g);
+/* Fills o's governance fields from g (which must outlive o's use); 0 or an exit code after
+ * printing the error. */
+int fm_cli_govern_apply(const char *command, fm_cli_govern_args_t *g, fm_train_options_t *o);
+
+/*
  * The audit trail of commands that change a home (cli_audit.c). fm_cli_audit_open opens the home's
  * audit log before the action (an error there means: do not act). fm_cli_audit_record commits the
  * entry after it: action (as the server names it: "keys.create", "model.upload", ...), model and
@@ -156,5 +237,6 @@ int fm_cmd_keys(int argc, char **argv);
 int fm_cmd_keys_rotate_master(int argc, char **argv); /* `finmaas keys rotate-master` */
 int fm_cmd_audit(int argc, char **argv);
 int fm_cmd_fairness(int argc, char **argv);
+int fm_cmd_report(int argc, char **argv);
 
 #endif

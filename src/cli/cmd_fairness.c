@@ -61,276 +61,71 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-#define MAX_SETTINGS 64
+#define MAX_SETTINGS FM_FAIRNESS_MAX_ATTRIBUTES
 
-/* One protected attribute: its settings and the group of each kept row (index into values). */
-typedef struct attribute {
-    const char *name;      /* borrowed from the --protected list */
-    const char *reference; /* borrowed from argv, or NULL */
-    const char *bands;     /* borrowed from argv, or NULL */
-    fm_strdict_t values;   /* distinct texts of the column */
-    int32_t *codes;        /* per kept row: id in values, -1 missing */
-} attribute_t;
-
-typedef struct collected {
-    size_t n, cap, missing_target;
-    int *y, *d;
-    attribute_t *attrs;
-    size_t nattrs;
-} collected_t;
-
-static int grow(collected_t *c, size_t extra) {
-    if (c->n + extra <= c->cap) return 0;
-    size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->n + extra)
-        cap *= 2;
-    int *y = realloc(c->y, cap * sizeof *y);
-    if (!y) return -1;
-    c->y = y;
-    int *d = realloc(c->d, cap * sizeof *d);
-    if (!d) return -1;
-    c->d = d;
-    for (size_t k = 0; k < c->nattrs; k++) {
-        int32_t *codes = realloc(c->attrs[k].codes, cap * sizeof *codes);
-        if (!codes) return -1;
-        c->attrs[k].codes = codes;
-    }
-    c->cap = cap;
-    return 0;
-}
-
-/* The id of row i's protected value in a->values, or -1 when missing (FM_ENOMEM < -1). */
-static int32_t value_id(attribute_t *a, const fm_column_t *col, size_t i) {
-    if (col->type == FM_COLUMN_NUMERIC) {
-        double v = col->values[i];
-        if (isnan(v)) return -1;
-        char text[32];
-        int len = snprintf(text, sizeof text, "%.17g", v);
-        return fm_strdict_intern(&a->values, text, (size_t)len);
-    }
-    int32_t code = col->codes[i];
-    if (code < 0) return -1;
-    return fm_strdict_intern(&a->values, fm_strdict_get(&col->dict, code), col->dict.lens[code]);
-}
-
-static int collect_chunk(const fm_model_t *m, const char *target, double threshold,
-                         const fm_frame_t *chunk, const double *pred, size_t row_base,
-                         collected_t *c, fm_error_t *err) {
-    const fm_column_t *tcol = &chunk->columns[fm_frame_find(chunk, target)];
-    if (tcol->type != FM_COLUMN_CATEGORICAL)
-        return fm_error_set(err, FM_EDATA, "target column '%s' is numeric, not the model's classes",
-                            target);
-    if (grow(c, chunk->nrows)) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    const fm_column_t *pcols[MAX_SETTINGS];
-    for (size_t k = 0; k < c->nattrs; k++)
-        pcols[k] = &chunk->columns[fm_frame_find(chunk, c->attrs[k].name)];
-    /* The target's per-chunk codes mapped to 0 (negative class), 1 (positive), -1 (neither). */
-    size_t ncodes = tcol->dict.count;
-    int *label = malloc((ncodes ? ncodes : 1) * sizeof *label);
-    if (!label) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    for (size_t k = 0; k < ncodes; k++) {
-        const char *text = fm_strdict_get(&tcol->dict, (int32_t)k);
-        label[k] = !strcmp(text, m->classes[1]) ? 1 : !strcmp(text, m->classes[0]) ? 0 : -1;
-    }
-    int rc = FM_OK;
-    for (size_t i = 0; i < chunk->nrows && !rc; i++) {
-        int32_t code = tcol->codes[i];
-        if (code < 0) {
-            c->missing_target++;
-            continue;
-        }
-        if (label[code] < 0) {
-            rc = fm_error_set(err, FM_EDATA,
-                              "data row %zu: target '%s' value '%s' is not one of the model's "
-                              "classes ('%s', '%s')",
-                              row_base + i + 1, target, fm_strdict_get(&tcol->dict, code),
-                              m->classes[0], m->classes[1]);
-            break;
-        }
-        c->y[c->n] = label[code];
-        c->d[c->n] = pred[i] >= threshold;
-        for (size_t k = 0; k < c->nattrs && !rc; k++) {
-            int32_t id = value_id(&c->attrs[k], pcols[k], i);
-            if (id < -1) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-            c->attrs[k].codes[c->n] = id;
-        }
-        c->n++;
-    }
-    free(label);
-    return rc;
-}
-
+/* What the chunk callback needs: the model, the label column, the decision threshold, and the
+ * rows gathered so far. */
 typedef struct chunk_ctx {
     const fm_model_t *m;
     const char *target;
     double threshold;
-    collected_t *c;
+    fm_fairness_rows_t *rows;
 } chunk_ctx_t;
 
+/* Labels (0 negative class, 1 positive, -1 missing) and decisions of one chunk, then gathered. */
 static int on_chunk(void *ctx, const fm_frame_t *chunk, const double *pred, size_t base,
                     fm_error_t *err) {
     chunk_ctx_t *x = ctx;
-    return collect_chunk(x->m, x->target, x->threshold, chunk, pred, base, x->c, err);
+    const fm_model_t *m = x->m;
+    const fm_column_t *tcol = &chunk->columns[fm_frame_find(chunk, x->target)];
+    if (tcol->type != FM_COLUMN_CATEGORICAL)
+        return fm_error_set(err, FM_EDATA, "target column '%s' is numeric, not the model's classes",
+                            x->target);
+    size_t n = chunk->nrows, ncodes = tcol->dict.count;
+    int *y = malloc((n ? n : 1) * sizeof *y), *d = malloc((n ? n : 1) * sizeof *d);
+    int *label = malloc((ncodes ? ncodes : 1) * sizeof *label);
+    int rc = y && d && label ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
+    for (size_t k = 0; k < ncodes && !rc; k++) {
+        const char *text = fm_strdict_get(&tcol->dict, (int32_t)k);
+        label[k] = !strcmp(text, m->classes[1]) ? 1 : !strcmp(text, m->classes[0]) ? 0 : -1;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        int32_t code = tcol->codes[i];
+        y[i] = code < 0 ? -1 : label[code];
+        d[i] = pred[i] >= x->threshold;
+        if (code >= 0 && label[code] < 0)
+            rc = fm_error_set(err, FM_EDATA,
+                              "data row %zu: target '%s' value '%s' is not one of the model's "
+                              "classes ('%s', '%s')",
+                              base + i + 1, x->target, fm_strdict_get(&tcol->dict, code),
+                              m->classes[0], m->classes[1]);
+    }
+    if (!rc) rc = fm_fairness_rows_add(x->rows, chunk, NULL, n, y, d, err);
+    free(y);
+    free(d);
+    free(label);
+    return rc;
 }
 
 static int read_file(const fm_model_t *m, const char *data, const char *target, double threshold,
-                     collected_t *c, fm_error_t *err) {
+                     const fm_fairness_attribute_t *attrs, size_t nattrs, fm_fairness_rows_t *rows,
+                     fm_error_t *err) {
     fm_column_spec_t extra[MAX_SETTINGS + 1];
     extra[0] = (fm_column_spec_t){target, FM_COLUMN_CATEGORICAL, 1, 0};
-    for (size_t k = 0; k < c->nattrs; k++)
-        extra[k + 1] = (fm_column_spec_t){c->attrs[k].name, FM_COLUMN_CATEGORICAL, 1, 0};
-    chunk_ctx_t ctx = {m, target, threshold, c};
-    int rc = fm_scoring_each(m, data, extra, c->nattrs + 1, on_chunk, &ctx, err);
-    if (!rc && c->n == 0)
+    for (size_t k = 0; k < nattrs; k++)
+        extra[k + 1] = (fm_column_spec_t){attrs[k].name, FM_COLUMN_CATEGORICAL, 1, 0};
+    chunk_ctx_t ctx = {m, target, threshold, rows};
+    int rc = fm_scoring_each(m, data, extra, nattrs + 1, on_chunk, &ctx, err);
+    if (!rc && fm_fairness_rows_count(rows) == 0)
         rc = fm_error_set(err, FM_EDATA, "%s has no rows with a value in target column '%s'", data,
                           target);
     return rc;
 }
 
-static int compare_names(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A numeric column with more distinct values than this is banded even without --bands. */
-#define MAX_UNBANDED_NUMBERS 10
-
-/* 1 when every distinct value of a parses as a number. */
-static int all_numbers(const attribute_t *a) {
-    for (size_t v = 0; v < a->values.count; v++) {
-        double x;
-        if (fm_value_parse_number(a->values.strings[v], a->values.lens[v], &x) != 0) return 0;
-    }
-    return a->values.count > 0;
-}
-
-/*
- * The groups of attribute a: names[*ngroups] (new strings, caller frees each and the array) and
- * the row codes remapped in place to indexes into names. Bands (when given, or when every value
- * is a number and there are more than MAX_UNBANDED_NUMBERS of them) in band order; values in byte
- * order. *edges_out (new, may be NULL) holds the edges used.
- */
-static int make_groups(attribute_t *a, size_t nrows, char ***names_out, size_t *ngroups,
-                       double **edges_out, size_t *nedges_out, fm_error_t *err) {
-    *names_out = NULL;
-    *edges_out = NULL;
-    *nedges_out = 0;
-    size_t nvalues = a->values.count;
-    int32_t *map = malloc((nvalues ? nvalues : 1) * sizeof *map);
-    if (!map) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    char **names = NULL;
-    size_t n = 0;
-    int rc = FM_OK;
-    int banded = a->bands || (a->values.count > MAX_UNBANDED_NUMBERS && all_numbers(a));
-    if (banded) {
-        double *edges = NULL;
-        size_t nedges = 0;
-        if (a->bands) {
-            rc = fm_fairness_parse_bands(a->bands, &edges, &nedges, err);
-        } else {
-            static const double age[] = FM_FAIRNESS_AGE_BANDS;
-            edges = malloc(sizeof age);
-            if (edges) memcpy(edges, age, sizeof age);
-            nedges = FM_FAIRNESS_AGE_NBANDS;
-            if (!edges) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        }
-        for (size_t v = 0; v < nvalues && !rc; v++) {
-            double x;
-            if (fm_value_parse_number(a->values.strings[v], a->values.lens[v], &x) != 0)
-                rc = fm_error_set(err, FM_EDATA,
-                                  "protected column '%s' value '%s' is not a number, so it cannot "
-                                  "be banded",
-                                  a->name, a->values.strings[v]);
-            else
-                map[v] = (int32_t)fm_fairness_band(x, edges, nedges);
-        }
-        n = nedges + 1;
-        names = rc ? NULL : calloc(n, sizeof *names);
-        if (!rc && !names) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        for (size_t b = 0; b < n && !rc; b++) {
-            char label[96];
-            fm_fairness_band_label(edges, nedges, b, label, sizeof label);
-            if (!(names[b] = strdup(label))) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        }
-        *edges_out = edges;
-        *nedges_out = nedges;
-    } else {
-        n = nvalues;
-        names = calloc(n ? n : 1, sizeof *names);
-        if (!names) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        for (size_t v = 0; v < n && !rc; v++)
-            if (!(names[v] = strdup(a->values.strings[v])))
-                rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        if (!rc) {
-            qsort(names, n, sizeof *names, compare_names);
-            for (size_t v = 0; v < n; v++) {
-                int32_t id = fm_strdict_find(&a->values, names[v], strlen(names[v]));
-                map[id] = (int32_t)v;
-            }
-        }
-    }
-    if (!rc)
-        for (size_t i = 0; i < nrows; i++)
-            if (a->codes[i] >= 0) a->codes[i] = map[a->codes[i]];
-    free(map);
-    *names_out = names;
-    *ngroups = names ? n : 0;
-    return rc;
-}
-
-static void free_names(char **names, size_t n) {
-    if (!names) return;
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-static int attribute_report(attribute_t *a, const collected_t *c, cJSON *out, fm_error_t *err) {
-    char **names = NULL;
-    size_t ngroups = 0, nedges = 0;
-    double *edges = NULL;
-    fm_fairness_t f = {0};
-    int rc = make_groups(a, c->n, &names, &ngroups, &edges, &nedges, err);
-    long reference = -1;
-    if (!rc && a->reference) {
-        for (size_t g = 0; g < ngroups; g++)
-            if (!strcmp(names[g], a->reference)) reference = (long)g;
-        if (reference < 0)
-            rc = fm_error_set(err, FM_EDATA, "--reference %s=%s: no such group in column '%s'",
-                              a->name, a->reference, a->name);
-    }
-    if (!rc) {
-        rc = fm_fairness_compute(c->y, c->d, a->codes, c->n, (const char *const *)names, ngroups,
-                                 reference, &f, err);
-        if (rc) fm_error_prefix(err, "protected column '%s': ", a->name);
-    }
-    if (!rc) {
-        /* The attribute's name and bands first, then the metrics, for a reader of the JSON. */
-        cJSON *metrics = fm_fairness_to_json(&f), *item = cJSON_CreateObject();
-        if (!metrics || !item) {
-            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-            cJSON_Delete(item);
-        } else {
-            cJSON_AddStringToObject(item, "attribute", a->name);
-            cJSON_AddItemToObject(item, "bands",
-                                  edges ? fm_json_double_array(edges, nedges) : cJSON_CreateNull());
-            while (metrics->child) {
-                cJSON *child = cJSON_DetachItemViaPointer(metrics, metrics->child);
-                cJSON_AddItemToObject(item, child->string, child);
-            }
-            cJSON_AddItemToArray(out, item);
-        }
-        cJSON_Delete(metrics);
-    }
-    fm_fairness_deinit(&f);
-    free_names(names, ngroups);
-    free(edges);
-    return rc;
-}
-
 /* Splits "COL=VALUE" and files VALUE under the attribute named COL (field: 0 reference, 1 bands).
  */
-static int assign_setting(const char *option, char *setting, attribute_t *attrs, size_t nattrs,
-                          int field) {
+static int assign_setting(const char *option, char *setting, fm_fairness_attribute_t *attrs,
+                          const char **bands, size_t nattrs, int field) {
     char *eq = strchr(setting, '=');
     if (!eq || eq == setting || !eq[1])
         return fm_cli_usage_error("fairness", "--%s '%s': expected COL=VALUE", option, setting);
@@ -340,7 +135,7 @@ static int assign_setting(const char *option, char *setting, attribute_t *attrs,
         if (field == 0)
             attrs[k].reference = eq + 1;
         else
-            attrs[k].bands = eq + 1;
+            bands[k] = eq + 1;
         return 0;
     }
     return fm_cli_usage_error("fairness", "--%s names column '%s', which is not in --protected",
@@ -350,11 +145,10 @@ static int assign_setting(const char *option, char *setting, attribute_t *attrs,
 static int run(const char *model_path, const char *data, char **protected, size_t nprotected,
                const char *target_opt, double threshold, char **references, size_t nreferences,
                char **bands, size_t nbands) {
-    collected_t c = {0};
-    attribute_t attrs[MAX_SETTINGS];
+    fm_fairness_attribute_t attrs[MAX_SETTINGS];
+    const char *band_text[MAX_SETTINGS] = {0};
+    double *edges[MAX_SETTINGS] = {0};
     memset(attrs, 0, sizeof attrs);
-    c.attrs = attrs;
-    c.nattrs = nprotected;
     for (size_t k = 0; k < nprotected; k++) {
         attrs[k].name = protected[k];
         for (size_t j = 0; j < k; j++)
@@ -362,15 +156,25 @@ static int run(const char *model_path, const char *data, char **protected, size_
                 return fm_cli_usage_error("fairness", "--protected names '%s' twice", protected[k]);
     }
     for (size_t i = 0; i < nreferences; i++)
-        if (assign_setting("reference", references[i], attrs, nprotected, 0)) return FM_EXIT_USAGE;
+        if (assign_setting("reference", references[i], attrs, band_text, nprotected, 0))
+            return FM_EXIT_USAGE;
     for (size_t i = 0; i < nbands; i++)
-        if (assign_setting("bands", bands[i], attrs, nprotected, 1)) return FM_EXIT_USAGE;
+        if (assign_setting("bands", bands[i], attrs, band_text, nprotected, 1))
+            return FM_EXIT_USAGE;
 
     fm_error_t err;
     fm_error_clear(&err);
     fm_model_t *model = NULL;
-    cJSON *report = NULL;
-    int rc = fm_model_load(model_path, &model, &err);
+    fm_fairness_rows_t *rows = NULL;
+    cJSON *report = NULL, *list = NULL;
+    int rc = FM_OK;
+    for (size_t k = 0; k < nprotected && !rc; k++)
+        if (band_text[k]) {
+            rc = fm_fairness_parse_bands(band_text[k], &edges[k], &attrs[k].nedges, &err);
+            attrs[k].edges = edges[k];
+            if (rc) fm_error_prefix(&err, "--bands %s: ", attrs[k].name);
+        }
+    if (!rc) rc = fm_model_load(model_path, &model, &err);
     if (!rc && (model->task != FM_TASK_BINARY || model->nclasses != 2))
         rc = fm_error_set(&err, FM_EUNSUPPORTED,
                           "%s is a %s model; fairness needs a binary classifier", model_path,
@@ -380,34 +184,28 @@ static int run(const char *model_path, const char *data, char **protected, size_
         if (!strcmp(protected[k], target))
             rc = fm_error_set(&err, FM_EINVAL, "protected column '%s' is the target column",
                               protected[k]);
-    if (!rc) rc = read_file(model, data, target, threshold, &c, &err);
-    if (!rc) {
-        report = cJSON_CreateObject();
-        if (!report) rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
-    }
+    if (!rc) rc = fm_fairness_rows_new(attrs, nprotected, &rows, &err);
+    if (!rc) rc = read_file(model, data, target, threshold, attrs, nprotected, rows, &err);
+    if (!rc) rc = fm_fairness_rows_report(rows, &list, &err);
+    if (!rc && !(report = cJSON_CreateObject())) rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
     if (!rc) {
         cJSON_AddStringToObject(report, "target", target);
         cJSON_AddStringToObject(report, "positive", model->classes[1]);
         cJSON_AddNumberToObject(report, "threshold", threshold);
-        cJSON_AddNumberToObject(report, "rows", (double)c.n);
-        cJSON_AddNumberToObject(report, "rows_missing_target", (double)c.missing_target);
-        cJSON *list = cJSON_AddArrayToObject(report, "attributes");
-        if (!list) rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
-        for (size_t k = 0; k < nprotected && !rc; k++)
-            rc = attribute_report(&attrs[k], &c, list, &err);
-    }
-    if (!rc) {
+        cJSON_AddNumberToObject(report, "rows", (double)fm_fairness_rows_count(rows));
+        cJSON_AddNumberToObject(report, "rows_missing_target",
+                                (double)fm_fairness_rows_missing_target(rows));
+        cJSON_AddItemToObject(report, "attributes", list);
+        list = NULL;
         char *text = cJSON_Print(report);
         if (text) puts(text);
         free(text);
     }
+    cJSON_Delete(list);
     cJSON_Delete(report);
-    for (size_t k = 0; k < nprotected; k++) {
-        fm_strdict_free(&attrs[k].values);
-        free(attrs[k].codes);
-    }
-    free(c.y);
-    free(c.d);
+    fm_fairness_rows_free(rows);
+    for (size_t k = 0; k < nprotected; k++)
+        free(edges[k]);
     fm_model_free(model);
     return rc ? fm_cli_fail("fairness", &err) : FM_EXIT_OK;
 }

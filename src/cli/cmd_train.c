@@ -60,6 +60,7 @@ static const char usage[] =
     "  --gbt-alpha X           L1 penalty on leaf weights (default 0)\n"
     "  --early-stopping N      stop after N rounds without validation improvement and keep the\n"
     "                          best round (default 30; 0: off, all rounds kept)\n"
+    FM_CLI_GOVERN_USAGE
     "output:\n"
     "  --out M.fmm             model file to write (required)\n"
     "  --quiet                 no progress on stderr\n";
@@ -121,11 +122,13 @@ static const struct option options[] = {
     {"gbt-lambda", required_argument, NULL, OPT_GBT_LAMBDA},
     {"gbt-alpha", required_argument, NULL, OPT_GBT_ALPHA},
     {"early-stopping", required_argument, NULL, OPT_EARLY_STOPPING},
+    FM_CLI_GOVERN_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
 typedef struct train_args {
     fm_cli_train_args_t shared; /* the options search shares */
+    fm_cli_govern_args_t govern;
     int lr_given;
     const char *gbt_flag; /* the last gbt-only flag given, to refuse it for other models */
     fm_train_options_t train;
@@ -164,6 +167,7 @@ static int parse_args(int argc, char **argv, train_args_t *a) {
     fm_cli_train_args_t *shared = &a->shared;
     while ((c = fm_cli_next_option("train", argc, argv, options)) != -1) {
         int code = fm_cli_train_option("train", c, optarg, shared);
+        if (code == FM_CLI_NOT_SHARED) code = fm_cli_govern_option("train", c, optarg, &a->govern);
         if (code != FM_CLI_NOT_SHARED) {
             if (code) return code;
             continue;
@@ -384,10 +388,13 @@ int fm_cmd_train(int argc, char **argv) {
     train_args_t a;
     memset(&a, 0, sizeof a);
     fm_cli_train_args_init(&a.shared);
+    fm_cli_govern_args_init(&a.govern);
     fm_train_options_defaults(&a.train);
     int code = parse_args(argc, argv, &a);
+    if (!code) code = fm_cli_govern_apply("train", &a.govern, &a.train);
     if (code) {
         fm_cli_train_args_deinit(&a.shared);
+        fm_cli_govern_args_deinit(&a.govern);
         return code;
     }
     const char *data = a.shared.data, *out = a.shared.out, *schema = a.shared.schema;
@@ -415,5 +422,6 @@ int fm_cmd_train(int argc, char **argv) {
     fm_frame_free(frame);
     fm_type_overrides_free(&overrides);
     fm_cli_train_args_deinit(&a.shared);
+    fm_cli_govern_args_deinit(&a.govern);
     return code;
 }

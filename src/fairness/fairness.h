@@ -46,6 +46,8 @@
 
 #include "core/error.h"
 
+#include "data/data.h"
+
 #include <cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,5 +163,82 @@ int fm_fairness_band_label(const double *edges, size_t nedges, size_t band, char
  * increase.
  */
 int fm_fairness_parse_bands(const char *text, double **edges, size_t *nedges, fm_error_t *err);
+
+/* ---- Protected attributes read from data ------------------------------------------------- */
+
+/* A numeric protected column with more distinct values than this is banded by default. */
+#define FM_FAIRNESS_MAX_UNBANDED_NUMBERS 10
+/* The most protected attributes one evaluation takes. */
+#define FM_FAIRNESS_MAX_ATTRIBUTES 64
+
+/* How one protected attribute groups its rows. */
+typedef struct fm_fairness_attribute {
+    const char *name;      /* the column (borrowed) */
+    const char *reference; /* the reference group's name (a value, or a band label such as
+                              "25-34"), or NULL: the group with the most rows */
+    const double *edges;   /* band edges (strictly increasing), or NULL: band at the age edges
+                              when every value is a number and there are more than
+                              FM_FAIRNESS_MAX_UNBANDED_NUMBERS distinct ones, else group by value */
+    size_t nedges;
+    int by_value; /* 1: never band, group by value even when numeric (ignored with edges) */
+} fm_fairness_attribute_t;
+
+/*
+ * Rows gathered for fairness evaluation: per row the label, the decision and the value of each
+ * protected attribute. Fed chunk by chunk (fm_fairness_rows_add), so a file of any size can be
+ * evaluated; then grouped and measured (fm_fairness_rows_report). Single-owner.
+ */
+typedef struct fm_fairness_rows fm_fairness_rows_t;
+
+/* attrs[nattrs] (1..FM_FAIRNESS_MAX_ATTRIBUTES, distinct names) are copied, with their strings. */
+int fm_fairness_rows_new(const fm_fairness_attribute_t *attrs, size_t nattrs,
+                         fm_fairness_rows_t **out, fm_error_t *err);
+void fm_fairness_rows_free(fm_fairness_rows_t *c);
+
+/*
+ * Adds rows[0..n) of frame (rows NULL: the first n rows) with their labels y[n] (0/1, or negative:
+ * no label, the row is skipped and counted as missing its target) and decisions d[n] (0/1; NULL:
+ * all 0, for uses that need only labels and groups). The frame must hold every protected column
+ * (FM_EDATA naming the column otherwise); numeric values are grouped by their shortest text.
+ */
+int fm_fairness_rows_add(fm_fairness_rows_t *c, const fm_frame_t *frame, const size_t *rows,
+                         size_t n, const int *y, const int *d, fm_error_t *err);
+
+/* Rows added with a label, and rows skipped for a missing one. */
+size_t fm_fairness_rows_count(const fm_fairness_rows_t *c);
+size_t fm_fairness_rows_missing_target(const fm_fairness_rows_t *c);
+
+/*
+ * The metrics of every attribute as the JSON array `finmaas fairness` prints under "attributes":
+ * [{"attribute", "bands": [edges] or null, "reference", "rows", ..., "groups": [...],
+ * "summary": {...}}, ...]. *out is owned by the caller. Errors: a value that cannot be banded,
+ * an unknown reference group, fewer than two groups (fm_fairness_compute's), each naming the
+ * column. Does not change the gathered rows: may be called again.
+ */
+int fm_fairness_rows_report(const fm_fairness_rows_t *c, cJSON **out, fm_error_t *err);
+
+/*
+ * The joint group of each gathered row over all attributes (the intersection of its groups,
+ * numbered from 0 in first-seen order; -1 when any of its protected values is missing) and the
+ * rows' labels, for reweighing over every protected attribute at once: codes[count] and
+ * labels[count] are new arrays (caller frees), *ngroups the number of joint groups.
+ */
+int fm_fairness_rows_joint(const fm_fairness_rows_t *c, int32_t **codes, int **labels,
+                           size_t *ngroups, fm_error_t *err);
+
+/*
+ * The attributes as JSON: [{"attribute", "bands": edges or null, "reference": name or null}],
+ * with the bands each attribute actually uses (automatic banding resolved), as stored in a model
+ * for later evaluations. Caller owns; NULL when out of memory or when grouping fails (err says).
+ */
+cJSON *fm_fairness_rows_settings(const fm_fairness_rows_t *c, fm_error_t *err);
+
+/*
+ * Reads attributes back from fm_fairness_rows_settings' JSON: attrs[*nattrs] borrow strings from
+ * json; *edges_store (caller frees) holds every attribute's edges. FM_EFORMAT naming the field.
+ */
+int fm_fairness_attributes_from_json(const cJSON *json, fm_fairness_attribute_t *attrs,
+                                     size_t max, size_t *nattrs, double **edges_store,
+                                     fm_error_t *err);
 
 #endif

@@ -151,6 +151,25 @@ size_t fm_gbt_output_width(const fm_gbt_t *gbt);
  */
 int fm_gbt_predict(const fm_gbt_t *gbt, const double *x, size_t n, double *out, fm_error_t *err);
 
+/*
+ * TreeSHAP feature contributions (XGBoost's "pred_contribs") of n rows x[n * nfeatures], in
+ * margin space, into out[n * width * (nfeatures + 1)]: per row, per output, nfeatures
+ * contributions then the bias (the trees' expected margin over the training rows), which together
+ * sum to that output's margin. Computed in XGBoost's single precision on the calling thread alone
+ * (a DMatrix is built and freed per call). Fails only when XGBoost does (out of memory); then out
+ * holds NaN and err XGBoost's message.
+ */
+int fm_gbt_contributions(const fm_gbt_t *gbt, const double *x, size_t n, double *out,
+                         fm_error_t *err);
+
+/*
+ * The margins of n rows x[n * nfeatures] into out[n * width]: the value before the link function
+ * (log-odds of label 1 for binary, each class's score before the softmax for multiclass, the value
+ * for regression), on the calling thread alone. Errors as fm_gbt_predict.
+ */
+int fm_gbt_predict_margin(const fm_gbt_t *gbt, const double *x, size_t n, double *out,
+                          fm_error_t *err);
+
 /* A JSON object describing the booster (library, format, objective, rounds, trees, leaves, depth,
  * features, classes, base score, bytes); caller owns. NULL on allocation failure. */
 cJSON *fm_gbt_describe(const fm_gbt_t *gbt);

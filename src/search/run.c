@@ -523,6 +523,9 @@ static int refit(searcher_t *s, long best, fm_error_t *err) {
     cJSON_AddNumberToObject(e, "rows", (double)s->split.ntrain);
     if (rounds > 0) cJSON_AddNumberToObject(e, "iterations", (double)rounds);
     emit(s, e);
+    /* The chosen model is the one a bank keeps: it gets its explanation baselines and global
+     * explanations like any trained model. */
+    o.governance = 1;
     fm_model_t *model = NULL;
     int rc = fm_train(s->frame, &o, &model, err);
     if (rc) return fm_error_prefix(err, "refit of candidate %ld: ", best);

@@ -13,6 +13,9 @@
 
 #include "data/data.h"
 #include "data/prep.h"
+#include "explain/explain.h"
+#include "fairness/fairness.h"
+#include "importance/importance.h"
 #include "model/model.h"
 #include "nn/nn.h"
 
@@ -65,11 +68,30 @@ typedef struct fm_train_options {
         double alpha;            /* L1 on leaf weights; default 0 */
         int early_stopping;      /* rounds without validation improvement; 0: off (default 30) */
     } gbt;
+    /* Protected attributes: columns left out of the features (like drop) but kept for fairness.
+     * Names, references and bands are borrowed. */
+    const fm_fairness_attribute_t *protected;
+    size_t nprotected;
+    /* Binary targets with protected attributes: weight the training rows with AIF360's
+     * reweighing over the joint protected groups (multiplied into any other weight). With
+     * governance on, a model without reweighing is fitted first and its fairness kept as
+     * "before_mitigation". */
+    int reweigh;
+    /* 1: after fitting, store what governance needs in the model's description (train/govern.c):
+     * the explanation baselines ("explain"), global explanations on the validation rows (the
+     * training rows without validation) ("global_explanations", unless no_global), and for binary
+     * models with protected attributes their fairness on the same rows ("fairness"). 0 (the
+     * default) for fits that are only measured, such as a search's folds. */
+    int governance;
+    int no_global;
+    fm_explain_fit_options_t explain;
+    fm_importance_options_t importance;
 } fm_train_options_t;
 
 /* Fills options with the defaults (Adam as Keras, batch 32, 200 epochs, patience 10, l2 1e-4,
  * validation fraction 0.2, seed 42, one thread, hidden 32,16 with relu, all rows; gbt as
- * documented above). */
+ * documented above; no protected attributes, governance off, explanation and importance
+ * settings at their own defaults). */
 void fm_train_options_defaults(fm_train_options_t *options);
 
 /* The family fm_train fits when options.family is NULL, the linear model of the task:

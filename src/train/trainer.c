@@ -7,6 +7,7 @@
  * Last, describe the result: settings, history, validation metrics, data fingerprint.
  */
 #include "train/train.h"
+#include "train/train_internal.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/progress.h"
@@ -42,6 +43,8 @@ void fm_train_options_defaults(fm_train_options_t *o) {
     o->gbt.lambda = 1.0;
     o->gbt.alpha = 0.0;
     o->gbt.early_stopping = 30;
+    fm_explain_fit_options_defaults(&o->explain);
+    fm_importance_options_defaults(&o->importance);
 }
 
 /* Encoded rows with their targets and weights. */
@@ -77,6 +80,7 @@ typedef struct run {
     double class_weight[1024];
     int use_class_weight;
     double target_mean, target_std;
+    double *row_weight; /* reweighing: per frame row, or NULL */
     fm_model_t *model;
     dataset_t train, valid;
     size_t width; /* outputs per row */
@@ -121,6 +125,18 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
                                 "PII column '%s' is the target; only feature columns can be "
                                 "marked as personal data",
                                 o->pii[i]);
+    for (size_t p = 0; p < o->nprotected; p++) {
+        const char *name = o->protected[p].name ? o->protected[p].name : "";
+        if (fm_frame_find(f, name) < 0)
+            return fm_error_set(err, FM_EINVAL, "protected column '%s' is not in %s", name,
+                                f->source);
+        if (!strcmp(name, o->target))
+            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the target column",
+                                name);
+        if (o->weight_column && !strcmp(name, o->weight_column))
+            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the weight column",
+                                name);
+    }
     r->weight_col = -1;
     if (o->weight_column) {
         r->weight_col = fm_frame_find(f, o->weight_column);
@@ -138,6 +154,8 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
         int dropped = 0;
         for (size_t d = 0; d < o->ndrop; d++)
             dropped |= !strcmp(o->drop[d], f->columns[c].name);
+        for (size_t p = 0; p < o->nprotected; p++)
+            dropped |= !strcmp(o->protected[p].name, f->columns[c].name);
         if (!dropped) r->feature_cols[r->nfeature_cols++] = c;
     }
     if (r->nfeature_cols == 0)
@@ -241,7 +259,7 @@ static int build_dataset(run_t *r, const size_t *rows, size_t n, dataset_t *d, f
         d->value = malloc((n ? n : 1) * sizeof *d->value);
     else
         d->label = malloc((n ? n : 1) * sizeof *d->label);
-    int weighted = r->weight_col >= 0 || r->use_class_weight;
+    int weighted = r->weight_col >= 0 || r->use_class_weight || r->row_weight;
     if (weighted) d->w = malloc((n ? n : 1) * sizeof *d->w);
     if (!d->x || !d->y || (!d->value && !d->label) || (weighted && !d->w))
         return fm_error_set(err, FM_ENOMEM, "out of memory encoding %zu rows", n);
@@ -267,6 +285,7 @@ static int build_dataset(run_t *r, const size_t *rows, size_t n, dataset_t *d, f
             break;
         }
         if (r->use_class_weight) w *= r->class_weight[d->label[i]];
+        if (r->row_weight) w *= r->row_weight[row];
         if (r->weight_col >= 0) {
             double sw = r->frame->columns[r->weight_col].values[row];
             if (!isfinite(sw) || sw < 0)
@@ -759,6 +778,9 @@ static int train_run(run_t *r, fm_error_t *err) {
     if ((rc = split_rows(r, &rng, err))) return rc;
     compute_class_weights(r);
     compute_target_scaling(r);
+    if (o->reweigh && (rc = fm_train_reweigh(f, o, &r->target, r->train_rows, r->ntrain,
+                                             &r->row_weight, err)))
+        return rc;
 
     fm_model_t *m = r->model = fm_model_new();
     if (!m) return fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -795,11 +817,16 @@ static int train_run(run_t *r, fm_error_t *err) {
     }
     if (!rc) rc = describe(r, &h, err);
     cJSON_Delete(h.epochs);
+    if (!rc && o->governance) {
+        fm_train_governed_t g = {f, o, r->train.x, r->train.n, r->train_rows, r->valid_rows,
+                                 r->nvalid, r->target.label};
+        rc = fm_train_govern(m, &g, err);
+    }
     return rc;
 }
 
-int fm_train(const fm_frame_t *frame, const fm_train_options_t *options, fm_model_t **out,
-             fm_error_t *err) {
+static int train_once(const fm_frame_t *frame, const fm_train_options_t *options,
+                      fm_model_t **out, fm_error_t *err) {
     *out = NULL;
     run_t r;
     memset(&r, 0, sizeof r);
@@ -815,7 +842,32 @@ int fm_train(const fm_frame_t *frame, const fm_train_options_t *options, fm_mode
     free(r.feature_cols);
     free(r.train_rows);
     free(r.valid_rows);
+    free(r.row_weight);
     dataset_free(&r.train);
     dataset_free(&r.valid);
+    return rc;
+}
+
+/* With reweighing under governance, the same model is first fitted without it, so that the
+ * description can show the fairness before and after mitigation. */
+int fm_train(const fm_frame_t *frame, const fm_train_options_t *options, fm_model_t **out,
+             fm_error_t *err) {
+    *out = NULL;
+    if (!options->reweigh || !options->governance || options->nprotected == 0)
+        return train_once(frame, options, out, err);
+    fm_train_options_t plain = *options;
+    plain.reweigh = 0;
+    plain.no_global = 1;
+    plain.progress = NULL;
+    fm_model_t *before = NULL;
+    int rc = train_once(frame, &plain, &before, err);
+    if (rc) return fm_error_prefix(err, "the model without reweighing: ");
+    rc = train_once(frame, options, out, err);
+    if (!rc) rc = fm_train_mitigation_info(*out, before, err);
+    fm_model_free(before);
+    if (rc) {
+        fm_model_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
