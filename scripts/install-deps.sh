@@ -15,6 +15,8 @@ packages=(
   libhdf5-dev
   # tests and benchmarks: independent reference computations (never used at run time)
   python3 python3-numpy python3-sklearn python3-pandas python3-requests python3-xgboost python3-h5py
+  # tests: the validation report's browser test (headless)
+  chromium
   # benchmarks: peers and load generator
   wrk nginx-light python3-flask gunicorn time
 )
@@ -26,14 +28,31 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+updated=0
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  updated=1
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Chart.js, which the validation report compiles in (src/report), comes from npm at the version
+# pinned in web/package-lock.json. npm is Debian's package unless a Node.js install brought its own.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$root/web/node_modules/chart.js/dist/chart.umd.js" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: installing npm"
+    if [ "$updated" -eq 0 ]; then $sudo apt-get update -qq; fi
+    $sudo apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "install-deps: installing web/node_modules (npm ci)"
+  npm ci --prefix "$root/web" --no-audit --no-fund
+else
+  echo "install-deps: web/node_modules present"
+fi

@@ -21,6 +21,7 @@ static const fm_command_t commands[] = {
     {"keys", "API keys: create, list, revoke, rotate-master", fm_cmd_keys},
     {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
     {"fairness", "group fairness metrics of a binary model's decisions (JSON)", fm_cmd_fairness},
+    {"report", "write a model's validation report: one self-contained HTML page", fm_cmd_report},
 };
 
 static void print_usage(FILE *out) {
