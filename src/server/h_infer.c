@@ -7,6 +7,10 @@
  * "probability" (FP32 [N] = P(positive class) for binary models, [N, K] for multiclass) and
  * "label" (BYTES [N]), or "prediction" (FP64 [N]) for regression; a request may ask for a subset
  * with "outputs". The request's "id" is echoed.
+ *
+ * The explain route (h_explain.c) takes the same request: fm_v2_serve parses and scores it for
+ * both, and with explain set also reads the explanation settings from the V2 "parameters" and
+ * appends one explanation per row to the reply once the rows are scored.
  */
 #include "server/tabular.h"
 
@@ -35,6 +39,8 @@ typedef struct v2_state {
     int n;
     int id;      /* token of "id", -1 when absent */
     int want[3]; /* probability / label / prediction asked for */
+    int explain; /* the explain route: explanations follow the outputs */
+    fm_explain_ask_t ask;
     int *tokens;
     int inline_tokens[INLINE_TOKENS];
 } v2_state_t;
@@ -217,11 +223,26 @@ static int parse_outputs(v2_state_t *st, int outputs, fm_error_t *err) {
     return FM_OK;
 }
 
+/* The explanation settings among the request's V2 "parameters" (other parameters are ignored,
+ * as for inference). */
+static int parse_parameters(v2_state_t *st, int parameters, fm_error_t *err) {
+    fm_jdoc_t *d = &st->doc;
+    if (d->t[parameters].type != JSMN_OBJECT)
+        return fm_error_set(err, FM_EPARSE, "'parameters' must be an object");
+    for (int k = 0, key = parameters + 1; k < d->t[parameters].size;
+         k++, key = fm_jdoc_next(d, key + 1)) {
+        int known;
+        int rc = fm_explain_ask_read(st->served, d, key, &st->ask, &known, err);
+        if (rc) return rc;
+    }
+    return FM_OK;
+}
+
 static int parse_request(fm_request_t *req, v2_state_t *st, fm_error_t *err) {
     fm_jdoc_t *d = &st->doc;
     int rc = fm_jdoc_parse(d, req->body.data, req->body.len, err);
     if (rc) return rc;
-    int inputs = -1, outputs = -1;
+    int inputs = -1, outputs = -1, parameters = -1;
     st->id = -1;
     for (int k = 0, j = 1; k < d->t[0].size; k++) {
         int value = j + 1;
@@ -231,8 +252,11 @@ static int parse_request(fm_request_t *req, v2_state_t *st, fm_error_t *err) {
             outputs = value;
         else if (fm_jdoc_is(d, j, "id"))
             st->id = value;
+        else if (fm_jdoc_is(d, j, "parameters"))
+            parameters = value;
         j = fm_jdoc_next(d, value);
     }
+    if (st->explain && parameters >= 0 && (rc = parse_parameters(st, parameters, err))) return rc;
     if (inputs < 0 || d->t[inputs].type != JSMN_ARRAY || d->t[inputs].size == 0)
         return fm_error_set(err, FM_EPARSE, "the request needs a non-empty 'inputs' array");
     if (st->id >= 0 && d->t[st->id].type != JSMN_STRING)
@@ -322,6 +346,10 @@ static int parse_request(fm_request_t *req, v2_state_t *st, fm_error_t *err) {
 }
 
 int fm_h_v2_infer(fm_request_t *req, fm_error_t *err) {
+    return fm_v2_serve(req, 0, err);
+}
+
+int fm_v2_serve(fm_request_t *req, int explain, fm_error_t *err) {
     /* malloc, not calloc: the state holds kilobytes of token space that need no zeroing. */
     v2_state_t *st = malloc(sizeof *st);
     if (!st) return fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -331,20 +359,24 @@ int fm_h_v2_infer(fm_request_t *req, fm_error_t *err) {
     st->n = 0;
     st->id = -1;
     st->doc.heap = NULL;
+    st->explain = explain;
+    fm_explain_ask_defaults(&st->ask);
     int rc = fm_acquire_for_request(req, &st->served, err);
     if (rc) {
         free(st);
         return rc;
     }
-    rc = parse_request(req, st, err);
+    /* Refused before any parsing or scoring when the version cannot explain. */
+    if (explain) rc = fm_explain_available(st->served, err);
+    if (!rc) rc = parse_request(req, st, err);
     if (!rc) rc = fm_score_then(req, st->served, st->scratch, st->n, st, finish, err);
     if (rc) state_free(st, req, 0);
     return rc;
 }
 
-/* Writes the response from the scored rows (inline, or after the batcher resumed us). */
+/* Writes the response from the scored rows (inline, or after the batcher resumed us). The reply
+ * is always made here, an error included, so the caller never frees the state after it. */
 static int finish(fm_request_t *req, fm_error_t *err) {
-    (void)err;
     v2_state_t *st = req->resume_state;
     req->resume_state = NULL;
     const fm_served_t *s = st->served;
@@ -407,7 +439,15 @@ static int finish(fm_request_t *req, fm_error_t *err) {
         }
         fm_buf_puts(b, "]}");
     }
-    fm_buf_puts(b, "]}");
+    fm_buf_putc(b, ']');
+    int rc = st->explain ? fm_explain_put_rows(s, st->scratch, n, &st->ask, b, err) : FM_OK;
+    if (rc) {
+        /* The scored rows are handed over already: answer the error here, then free. */
+        fm_reply_error(req, fm_http_status(rc), fm_error_message(err));
+        state_free(st, req, 0);
+        return FM_OK;
+    }
+    fm_buf_putc(b, '}');
     fm_reply_json(req, 200);
     state_free(st, req, 1);
     return FM_OK;

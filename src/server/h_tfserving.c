@@ -7,6 +7,11 @@
  *   {"probability": p (binary: P(positive); multiclass: [p_1..p_K]), "label": "..."}; of a
  *   regression model, the value.
  *   GET /v1/models/{name}[/versions/{v}]: the version status.
+ *
+ * With "explain": true in a predict body each prediction is explained (h_explain.c; optional
+ * "reasons": K and the other settings of the V2 explain route beside it): in the row format a
+ * classifier's prediction objects gain "explanation"; otherwise (columnar inputs, or the plain
+ * values of a regression model) the reply gains a top-level "explanations" array in row order.
  */
 #include "server/tabular.h"
 
@@ -19,6 +24,8 @@ typedef struct tf_state {
     fm_scratch_t *scratch;
     int n;
     int columnar;
+    int explain; /* "explain": true */
+    fm_explain_ask_t ask;
     int *tokens;
 } tf_state_t;
 
@@ -145,6 +152,28 @@ static int parse_columnar(tf_state_t *st, int inputs, fm_error_t *err) {
 
 static int finish(fm_request_t *req, fm_error_t *err);
 
+/* "explain" (true or false) and, when true, the explanation settings beside it. */
+static int parse_explain(tf_state_t *st, fm_error_t *err) {
+    fm_jdoc_t *d = &st->doc;
+    fm_explain_ask_defaults(&st->ask);
+    for (int k = 0, j = 1; k < d->t[0].size; k++, j = fm_jdoc_next(d, j + 1)) {
+        if (!fm_jdoc_is(d, j, "explain")) continue;
+        double unused;
+        fm_jprim_t p = d->t[j + 1].type == JSMN_PRIMITIVE ? fm_jdoc_primitive(d, j + 1, &unused)
+                                                          : FM_JPRIM_BAD;
+        if (p != FM_JPRIM_TRUE && p != FM_JPRIM_FALSE)
+            return fm_error_set(err, FM_EPARSE, "'explain' must be true or false");
+        st->explain = p == FM_JPRIM_TRUE;
+    }
+    if (!st->explain) return FM_OK;
+    int rc = fm_explain_available(st->served, err);
+    for (int k = 0, j = 1; !rc && k < d->t[0].size; k++, j = fm_jdoc_next(d, j + 1)) {
+        int known;
+        rc = fm_explain_ask_read(st->served, d, j, &st->ask, &known, err);
+    }
+    return rc;
+}
+
 int fm_h_tf_predict(fm_request_t *req, fm_error_t *err) {
     tf_state_t *st = calloc(1, sizeof *st);
     if (!st) return fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -163,6 +192,7 @@ int fm_h_tf_predict(fm_request_t *req, fm_error_t *err) {
             inputs = j + 1;
         j = fm_jdoc_next(d, j + 1);
     }
+    if (!rc) rc = parse_explain(st, err);
     if (!rc && (instances < 0) == (inputs < 0))
         rc = fm_error_set(err, FM_EPARSE,
                           "the request needs exactly one of 'instances' and "
@@ -189,8 +219,16 @@ static void put_probability_value(fm_buf_t *b, const double *row, size_t width) 
     fm_buf_putc(b, ']');
 }
 
+/* Appends the explanation of scored row r. */
+static int put_explanation(tf_state_t *st, int r, fm_buf_t *b, fm_error_t *err) {
+    size_t nf = st->served->model->prep->nfeatures;
+    return fm_explain_put(st->served, st->scratch, st->scratch->x + (size_t)r * nf, &st->ask, b,
+                          err);
+}
+
+/* Writes the reply from the scored rows; the reply is always made here, an error included, so
+ * the caller never frees the state after it. */
 static int finish(fm_request_t *req, fm_error_t *err) {
-    (void)err;
     tf_state_t *st = req->resume_state;
     req->resume_state = NULL;
     const fm_model_t *m = st->served->model;
@@ -199,9 +237,10 @@ static int finish(fm_request_t *req, fm_error_t *err) {
     int regression = m->task == FM_TASK_REGRESSION;
     fm_buf_t *b = &req->reply;
     fm_buf_reset(b);
+    int rc = FM_OK;
     if (!st->columnar) {
         fm_buf_puts(b, "{\"predictions\":[");
-        for (int r = 0; r < st->n; r++) {
+        for (int r = 0; r < st->n && !rc; r++) {
             const double *row = out + (size_t)r * width;
             if (r) fm_buf_putc(b, ',');
             if (regression) {
@@ -212,16 +251,25 @@ static int finish(fm_request_t *req, fm_error_t *err) {
             put_probability_value(b, row, width);
             fm_buf_puts(b, ",\"label\":");
             fm_put_label(b, m, row);
+            if (st->explain) {
+                fm_buf_puts(b, ",\"explanation\":");
+                rc = put_explanation(st, r, b, err);
+            }
             fm_buf_putc(b, '}');
         }
-        fm_buf_puts(b, "]}");
+        fm_buf_putc(b, ']');
+        if (!rc && st->explain && regression)
+            rc = fm_explain_put_rows(st->served, st->scratch, st->n, &st->ask, b, err);
+        fm_buf_putc(b, '}');
     } else if (regression) {
         fm_buf_puts(b, "{\"outputs\":[");
         for (int r = 0; r < st->n; r++) {
             if (r) fm_buf_putc(b, ',');
             fm_put_value(b, out[r]);
         }
-        fm_buf_puts(b, "]}");
+        fm_buf_putc(b, ']');
+        if (st->explain) rc = fm_explain_put_rows(st->served, st->scratch, st->n, &st->ask, b, err);
+        fm_buf_putc(b, '}');
     } else {
         fm_buf_puts(b, "{\"outputs\":{\"probability\":[");
         for (int r = 0; r < st->n; r++) {
@@ -233,7 +281,14 @@ static int finish(fm_request_t *req, fm_error_t *err) {
             if (r) fm_buf_putc(b, ',');
             fm_put_label(b, m, out + (size_t)r * width);
         }
-        fm_buf_puts(b, "]}}");
+        fm_buf_puts(b, "]}");
+        if (st->explain) rc = fm_explain_put_rows(st->served, st->scratch, st->n, &st->ask, b, err);
+        fm_buf_putc(b, '}');
+    }
+    if (rc) {
+        fm_reply_error(req, fm_http_status(rc), fm_error_message(err));
+        state_free(st, req, 0);
+        return FM_OK;
     }
     fm_reply_json(req, 200);
     state_free(st, req, 1);

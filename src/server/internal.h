@@ -6,6 +6,7 @@
 #define FM_SERVER_INTERNAL_H
 
 #include "core/buf.h"
+#include "explain/explain.h"
 #include "jobs/jobs.h"
 #include "model/model.h"
 #include "observe/access_log.h"
@@ -202,6 +203,10 @@ typedef struct fm_scratch {
     double *out;            /* capacity * output width */
     fm_raw_value_t *values; /* one row of raw inputs (prep column order) */
     fm_model_workspace_t *ws;
+    /* Explanations (h_explain.c), made by the first request that explains with this scratch:
+     * the explainer's workspace and room for two rows of attributions (2 * prep->ncolumns). */
+    fm_explain_workspace_t *explain_ws;
+    double *phi;
 } fm_scratch_t;
 
 /* One loaded model version. Reference-counted: the store holds one reference while it is
@@ -219,6 +224,10 @@ struct fm_served {
     fm_batcher_t *batcher; /* NULL when batching is off */
     double load_seconds;
     char *metadata; /* the V2 model metadata JSON text of this version */
+    /* Per-decision explanations: built at load; NULL when the model's stored explanation
+     * settings cannot be read (it still serves predictions), explain_error then says why. */
+    fm_explainer_t *explainer;
+    char explain_error[FM_ERROR_MESSAGE_MAX];
 };
 
 int fm_store_new(fm_server_t *server, fm_store_t **out, fm_error_t *err);
@@ -313,6 +322,7 @@ int fm_h_server_metadata(fm_request_t *req, fm_error_t *err);
 int fm_h_model_metadata(fm_request_t *req, fm_error_t *err);
 int fm_h_model_ready(fm_request_t *req, fm_error_t *err);
 int fm_h_v2_infer(fm_request_t *req, fm_error_t *err);
+int fm_h_v2_explain(fm_request_t *req, fm_error_t *err);
 int fm_h_tf_predict(fm_request_t *req, fm_error_t *err);
 int fm_h_tf_status(fm_request_t *req, fm_error_t *err);
 int fm_h_repository_index(fm_request_t *req, fm_error_t *err);
@@ -336,6 +346,8 @@ int fm_h_jobs_list(fm_request_t *req, fm_error_t *err);
 int fm_h_jobs_get(fm_request_t *req, fm_error_t *err);
 int fm_h_jobs_events(fm_request_t *req, fm_error_t *err);
 int fm_h_jobs_cancel(fm_request_t *req, fm_error_t *err);
+int fm_h_model_fairness(fm_request_t *req, fm_error_t *err);
+int fm_h_model_report(fm_request_t *req, fm_error_t *err);
 
 /* ---- Server-sent events (h_jobs.c) --------------------------------------------------------- */
 

@@ -71,6 +71,8 @@ static void scratch_free(fm_scratch_t *s) {
     free(s->out);
     free(s->values);
     fm_model_workspace_free(s->ws);
+    fm_explain_workspace_free(s->explain_ws);
+    free(s->phi);
     free(s);
 }
 
@@ -82,6 +84,7 @@ static void served_free(fm_served_t *s) {
         scratch_free(p);
     }
     pthread_mutex_destroy(&s->pool_lock);
+    fm_explainer_free(s->explainer); /* after the pool: its workspaces belong to it */
     fm_strdict_free(&s->inputs);
     fm_model_free(s->model);
     free(s->metadata);
@@ -215,6 +218,15 @@ static int served_load(fm_store_t *store, const fm_version_info_t *info, fm_serv
     }
     if (!rc && !(s->metadata = build_metadata(s)))
         rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+    if (!rc) {
+        /* A model whose explanation settings cannot be read still predicts; explaining it
+         * answers 422 with this reason. */
+        fm_error_t explain_err;
+        fm_error_clear(&explain_err);
+        if (fm_explainer_new(s->model, &s->explainer, &explain_err) != FM_OK)
+            snprintf(s->explain_error, sizeof s->explain_error, "%s",
+                     fm_error_message(&explain_err));
+    }
     if (!rc && server->config.batch_max_size > 0)
         rc = fm_batcher_new(s, &server->config, &s->batcher, err);
     if (!rc) rc = warm(s, err);

@@ -67,6 +67,7 @@ ANY = {"admin", "modeler", "validator", "consumer", "auditor"}
 PREDICT = {"consumer", "modeler", "validator"}
 POLICY = {
     "v2.infer": PREDICT,
+    "v2.explain": PREDICT,
     "tf.predict": PREDICT,
     "health.live": set(),
     "health.ready": set(),
@@ -95,6 +96,8 @@ POLICY = {
     "job.list": {"admin", "modeler", "validator", "auditor"},
     "job.read": {"admin", "modeler", "validator", "auditor"},
     "job.events": {"admin", "modeler", "validator", "auditor"},
+    "model.fairness": {"admin", "modeler", "validator", "auditor"},
+    "model.report": {"admin", "modeler", "validator", "auditor"},
 }
 
 
@@ -217,6 +220,9 @@ def route_spec(c):
         ("POST", "/v2/models/{name}/infer"): dict(name="credit", body=v2, ok=200),
         ("POST", "/v2/models/{name}/versions/{version}/infer"):
             dict(name="credit", version="1", body=v2, ok=200),
+        ("POST", "/v2/models/{name}/explain"): dict(name="credit", body=v2, ok=200),
+        ("POST", "/v2/models/{name}/versions/{version}/explain"):
+            dict(name="credit", version="1", body=v2, ok=200),
         ("GET", "/v2/health/live"): dict(ok=200),
         ("GET", "/v2/health/ready"): dict(ok=200),
         ("GET", "/v2"): dict(ok=200),
@@ -265,6 +271,16 @@ def route_spec(c):
         ("GET", "/api/jobs/{id}"): dict(ok=404),
         ("GET", "/api/jobs/{id}/events"): dict(ok=404),
         ("DELETE", "/api/jobs/{id}"): dict(ok=404),
+        # no such dataset (404), and the report without its ?dataset= (400):
+        # test_explain_serve.py makes the successful requests
+        ("POST", "/api/models/{name}/fairness"):
+            dict(name="credit", body=b'{"dataset": "no-such-dataset", "protected": ["Age"]}',
+                 ok=404),
+        ("POST", "/api/models/{name}/versions/{version}/fairness"):
+            dict(name="credit", version="1",
+                 body=b'{"dataset": "no-such-dataset", "protected": ["Age"]}', ok=404),
+        ("GET", "/api/models/{name}/versions/{version}/report"):
+            dict(name="credit", version="1", ok=400),
     }
 
 

@@ -997,8 +997,28 @@ def t_training(C, c, s):
     second = r.json().get("id") if r.status == 202 else None
     r = s.request("DELETE", "/api/jobs/%s" % second, key=modeler)
     C.check(r.status in (200, 202, 409), "DELETE /api/jobs/{id}: cancelled (or already done)", r)
+    # fairness and the validation report on the dataset (test_explain_serve.py tests them in
+    # depth)
+    validator = s.keys["validator"]
+    for path in ("/api/models/flags/fairness", "/api/models/flags/versions/1/fairness"):
+        r = s.post(path, {"dataset": "flags-data", "protected": ["grp"]}, key=validator)
+        C.check(r.status == 200 and r.json().get("rows") == len(c.flag_rows),
+                "POST %s: 200 with the fairness of every row" % path, r)
+    r = s.get("/api/models/flags/versions/1/report?dataset=flags-data", key=validator)
+    C.check(r.status == 200 and b"<canvas" in r.body,
+            "GET /api/models/flags/versions/1/report?dataset=flags-data: 200, an HTML page", r)
     r = s.request("DELETE", "/api/datasets/flags-data", key=modeler)
     C.check(r.status == 200, "DELETE /api/datasets/{name}: 200", r)
+
+
+def t_explain(C, c, s):
+    """The explain routes answer valid requests (test_explain_serve.py tests them in depth)."""
+    cols = s.get("/v2/models/credit").json()["inputs"]
+    body = {"inputs": fm.v2_inputs(cols, c.rows[:3])}
+    for path in ("/v2/models/credit/explain", "/v2/models/credit/versions/1/explain"):
+        r = s.post(path, body)
+        C.check(r.status == 200 and len(r.json().get("explanations", [])) == 3,
+                "POST %s: 200 with one explanation per row" % path, r)
 
 
 def t_route_coverage(C, c, s):
@@ -1041,6 +1061,7 @@ def sections(C, w):
     C.section("keep-alive", t_keep_alive, C, c, s)
     C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
     C.section("datasets and training jobs", t_training, C, c, s)
+    C.section("explanations", t_explain, C, c, s)
     C.section("route table coverage", t_route_coverage, C, c, s)
     fm.stop_checked(C, s, within=10)
     with open(s.access_log) as f:
