@@ -64,10 +64,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Rows explained for the mean absolute attribution, as at training (train/govern.c): enough for a
- * stable mean, few enough for Integrated Gradients to stay quick. */
-#define MEAN_ABS_ROWS 500
-
 typedef struct settings {
     const char *model_path, *data, *out, *name;
     char **protected; /* fm_cli_split_list list, or NULL */
@@ -179,30 +175,6 @@ static int score_file(const fm_model_t *m, const char *path, const fm_fairness_a
     return rc;
 }
 
-/* {"feature": mean |attribution|} over the first MEAN_ABS_ROWS rows with a target. */
-static int mean_abs_attribution(const fm_model_t *m, const scored_t *s, cJSON **out,
-                                fm_error_t *err) {
-    *out = NULL;
-    size_t n = s->nkept < MEAN_ABS_ROWS ? s->nkept : MEAN_ABS_ROWS;
-    const fm_prep_t *prep = m->prep;
-    double *x = malloc(n * prep->nfeatures * sizeof *x);
-    double *mean = malloc(prep->ncolumns * sizeof *mean);
-    fm_explainer_t *e = NULL;
-    int rc = x && mean ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
-    if (!rc) rc = fm_prep_transform(prep, s->frame, s->kept, n, x, err);
-    if (!rc) rc = fm_explainer_new(m, &e, err);
-    if (!rc) rc = fm_explain_mean_abs(e, x, n, mean, err);
-    if (!rc && !(*out = cJSON_CreateObject())) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-    for (size_t c = 0; c < prep->ncolumns && !rc; c++)
-        if (prep->columns[c].width > 0 &&
-            !cJSON_AddNumberToObject(*out, prep->columns[c].name, mean[c]))
-            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-    fm_explainer_free(e);
-    free(x);
-    free(mean);
-    return rc ? fm_error_prefix(err, "mean absolute attribution: ") : FM_OK;
-}
-
 /* The fairness object `finmaas fairness` prints, for the binary decisions on the scored file. */
 static int evaluate_fairness(const fm_model_t *m, const scored_t *s,
                              const fm_fairness_attribute_t *attrs, size_t nattrs, double threshold,
@@ -289,7 +261,8 @@ static int run(const settings_t *o) {
         fm_importance_options_defaults(&io);
         rc = fm_importance_compute(model, s.frame, s.kept, s.nkept, &io, &importance, &err);
         if (rc) fm_error_prefix(&err, "importance: ");
-        if (!rc) rc = mean_abs_attribution(model, &s, &attribution, &err);
+        if (!rc)
+            rc = fm_explain_mean_abs_frame(model, s.frame, s.kept, s.nkept, &attribution, &err);
     }
     if (!rc && nattrs > 0)
         rc = evaluate_fairness(model, &s, attrs, nattrs, threshold, &fairness, &err);

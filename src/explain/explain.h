@@ -14,8 +14,8 @@
  * - "gbt": exact TreeSHAP, XGBoost's own feature contributions (fm_gbt_contributions), whose
  *   baseline is the trees' expected margin over the training rows (XGBoost's bias term);
  * - multilayer networks ("mlp", imported Keras models): Integrated Gradients along the straight
- *   path from the baseline row b to x, phi_j = (x_j - b_j) * integral_0^1 df/dx_j(b + a (x - b)) da.
- *   For piecewise-linear networks (relu or identity hidden layers) the integral is computed
+ *   path from the baseline row b to x, phi_j = (x_j - b_j) * integral_0^1 df/dx_j(b + a (x - b))
+ * da. For piecewise-linear networks (relu or identity hidden layers) the integral is computed
  *   exactly: the path is cut where any hidden unit changes sign (found layer by layer) and the
  *   gradient, constant on each piece, is taken at its midpoint. For smooth hidden activations
  *   (tanh, sigmoid) it is Gauss-Legendre quadrature with `steps` nodes (default 50);
@@ -67,10 +67,10 @@
 
 typedef enum {
     FM_EXPLAIN_AUTO = 0,
-    FM_EXPLAIN_LINEAR = 1,   /* one-layer networks only */
-    FM_EXPLAIN_TREESHAP = 2, /* gbt only */
+    FM_EXPLAIN_LINEAR = 1,               /* one-layer networks only */
+    FM_EXPLAIN_TREESHAP = 2,             /* gbt only */
     FM_EXPLAIN_INTEGRATED_GRADIENTS = 3, /* networks */
-    FM_EXPLAIN_SHAPLEY = 4,  /* any family, <= FM_EXPLAIN_SHAPLEY_MAX raw features */
+    FM_EXPLAIN_SHAPLEY = 4,              /* any family, <= FM_EXPLAIN_SHAPLEY_MAX raw features */
 } fm_explain_method_t;
 
 /* "auto", "linear", "treeshap", "integrated_gradients", "shapley". */
@@ -85,11 +85,11 @@ typedef enum {
 
 /* What fm_explain_fit stores. */
 typedef struct fm_explain_fit_options {
-    const char *approve;      /* binary: the class label meaning approval; NULL: positive class */
-    double cutoff;            /* approval when P(approve) >= cutoff; default 0.5 */
-    double band;              /* reference group width above the cutoff; default 0.1 */
-    int reference_population; /* 1: the reference group is the whole population */
-    const cJSON *reasons;     /* object: raw feature name -> reason text; may be NULL */
+    const char *approve;        /* binary: the class label meaning approval; NULL: positive class */
+    double cutoff;              /* approval when P(approve) >= cutoff; default 0.5 */
+    double band;                /* reference group width above the cutoff; default 0.1 */
+    int reference_population;   /* 1: the reference group is the whole population */
+    const cJSON *reasons;       /* object: raw feature name -> reason text; may be NULL */
     fm_explain_method_t method; /* networks: FM_EXPLAIN_AUTO or _SHAPLEY; default AUTO */
     int steps;                  /* Integrated Gradients nodes for smooth networks; default 50 */
 } fm_explain_fit_options_t;
@@ -184,6 +184,19 @@ void fm_explain_reasons(const fm_explainer_t *e, const fm_explanation_t *x, size
  */
 int fm_explain_mean_abs(const fm_explainer_t *e, const double *x, size_t n, double *mean_abs,
                         fm_error_t *err);
+
+/* Rows explained at most by fm_explain_mean_abs_frame: enough for a stable mean, few enough for
+ * a network's Integrated Gradients to stay quick. */
+#define FM_EXPLAIN_MEAN_ABS_ROWS 500
+
+/*
+ * The mean absolute attribution of each feature over the first FM_EXPLAIN_MEAN_ABS_ROWS of
+ * rows[0..n) of frame (the model's input columns, encoded here), as a new JSON object
+ * {"feature": value, ...} in prep column order without zero-width columns (caller owns). For the
+ * global explanations stored at training and drawn in the validation report.
+ */
+int fm_explain_mean_abs_frame(const fm_model_t *model, const fm_frame_t *frame, const size_t *rows,
+                              size_t n, cJSON **out, fm_error_t *err);
 
 /*
  * The explanation as JSON (caller owns; NULL when out of memory): {"method", "baseline",

@@ -61,3 +61,31 @@ cJSON *fm_explanation_to_json(const fm_explainer_t *e, const fm_explanation_t *x
     }
     return obj;
 }
+
+int fm_explain_mean_abs_frame(const fm_model_t *model, const fm_frame_t *frame, const size_t *rows,
+                              size_t n, cJSON **out, fm_error_t *err) {
+    *out = NULL;
+    if (n > FM_EXPLAIN_MEAN_ABS_ROWS) n = FM_EXPLAIN_MEAN_ABS_ROWS;
+    const fm_prep_t *prep = model->prep;
+    double *x = malloc((n ? n : 1) * prep->nfeatures * sizeof *x);
+    double *mean = malloc(prep->ncolumns * sizeof *mean);
+    fm_explainer_t *e = NULL;
+    int rc = x && mean ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
+    if (!rc) rc = fm_prep_transform(prep, frame, rows, n, x, err);
+    if (!rc) rc = fm_explainer_new(model, &e, err);
+    if (!rc) rc = fm_explain_mean_abs(e, x, n, mean, err);
+    if (!rc && !(*out = cJSON_CreateObject())) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+    for (size_t c = 0; c < prep->ncolumns && !rc; c++)
+        if (prep->columns[c].width > 0 &&
+            !cJSON_AddNumberToObject(*out, prep->columns[c].name, mean[c]))
+            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+    fm_explainer_free(e);
+    free(x);
+    free(mean);
+    if (rc) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return fm_error_prefix(err, "mean absolute attribution: ");
+    }
+    return FM_OK;
+}

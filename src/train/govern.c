@@ -17,10 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows explained for the mean absolute attribution: enough for a stable mean, bounded so that a
- * network's Integrated Gradients stay quick. */
-#define MEAN_ABS_ROWS 500
-
 /* The rows governance measures on: the validation rows, or the training rows without them. */
 static const size_t *measured_rows(const fm_train_governed_t *g, size_t *n, const char **which) {
     if (g->nvalid > 0) {
@@ -33,36 +29,13 @@ static const size_t *measured_rows(const fm_train_governed_t *g, size_t *n, cons
     return g->train_rows;
 }
 
-/* Mean absolute attribution per feature over the first rows of `rows`, as {"feature": value}. */
-static int mean_abs_attribution(const fm_model_t *m, const fm_frame_t *frame, const size_t *rows,
-                                size_t n, cJSON **out, fm_error_t *err) {
-    *out = NULL;
-    if (n > MEAN_ABS_ROWS) n = MEAN_ABS_ROWS;
-    const fm_prep_t *prep = m->prep;
-    double *x = malloc((n ? n : 1) * prep->nfeatures * sizeof *x);
-    double *mean = malloc(prep->ncolumns * sizeof *mean);
-    fm_explainer_t *e = NULL;
-    int rc = x && mean ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
-    if (!rc) rc = fm_prep_transform(prep, frame, rows, n, x, err);
-    if (!rc) rc = fm_explainer_new(m, &e, err);
-    if (!rc) rc = fm_explain_mean_abs(e, x, n, mean, err);
-    if (!rc && !(*out = cJSON_CreateObject())) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-    for (size_t c = 0; c < prep->ncolumns && !rc; c++)
-        if (prep->columns[c].width > 0)
-            fm_json_add_number(*out, prep->columns[c].name, mean[c]);
-    fm_explainer_free(e);
-    free(x);
-    free(mean);
-    return rc;
-}
-
 static int global_explanations(fm_model_t *m, const fm_train_governed_t *g, fm_error_t *err) {
     size_t n;
     const char *which;
     const size_t *rows = measured_rows(g, &n, &which);
     cJSON *global = NULL, *mean = NULL;
     int rc = fm_importance_compute(m, g->frame, rows, n, &g->options->importance, &global, err);
-    if (!rc) rc = mean_abs_attribution(m, g->frame, rows, n, &mean, err);
+    if (!rc) rc = fm_explain_mean_abs_frame(m, g->frame, rows, n, &mean, err);
     if (rc) {
         cJSON_Delete(global);
         return fm_error_prefix(err, "global explanations: ");
@@ -138,9 +111,9 @@ static int fairness(fm_model_t *m, const fm_train_governed_t *g, fm_error_t *err
             cJSON_AddItemToObject(f, "attributes", metrics);
             metrics = NULL;
         }
-        cJSON_AddItemToObject(f, "mitigation", g->options->reweigh
-                                                   ? cJSON_CreateString("reweighing")
-                                                   : cJSON_CreateNull());
+        cJSON_AddItemToObject(f, "mitigation",
+                              g->options->reweigh ? cJSON_CreateString("reweighing")
+                                                  : cJSON_CreateNull());
         cJSON_DeleteItemFromObjectCaseSensitive(m->info, "fairness");
         cJSON_AddItemToObject(m->info, "fairness", f);
         f = NULL;
@@ -164,9 +137,9 @@ int fm_train_govern(fm_model_t *model, const fm_train_governed_t *g, fm_error_t 
     return FM_OK;
 }
 
-int fm_train_reweigh(const fm_frame_t *frame, const fm_train_options_t *o, const fm_target_t *target,
-                     const size_t *train_rows, size_t ntrain, double **row_weight,
-                     fm_error_t *err) {
+int fm_train_reweigh(const fm_frame_t *frame, const fm_train_options_t *o,
+                     const fm_target_t *target, const size_t *train_rows, size_t ntrain,
+                     double **row_weight, fm_error_t *err) {
     *row_weight = NULL;
     if (target->task != FM_TASK_BINARY)
         return fm_error_set(err, FM_EINVAL, "reweighing needs a binary target");
