@@ -266,6 +266,11 @@ static int run(const settings_t *o) {
     }
     if (!rc && nattrs > 0)
         rc = evaluate_fairness(model, &s, attrs, nattrs, threshold, &fairness, &err);
+    /* A reweighed model shows its fairness before and after mitigation, both measured on the
+     * same rows at training, instead of this file's (the model without reweighing cannot score
+     * it). */
+    cJSON *before = NULL, *after = NULL;
+    if (!rc && nattrs > 0 && !o->protected) fm_report_stored_mitigation(model, &before, &after);
     if (!rc) {
         fm_report_input_t in = {
             .model = model,
@@ -278,8 +283,8 @@ static int run(const settings_t *o) {
             .y = model->task == FM_TASK_REGRESSION ? s.y : NULL,
             .importance = importance,
             .mean_abs_attribution = attribution,
-            .fairness = fairness,
-            .fairness_mitigated = NULL,
+            .fairness = before ? before : fairness,
+            .fairness_mitigated = after,
         };
         rc = fm_report_html_at(&in, threshold, &page, &err);
     }
@@ -291,6 +296,8 @@ static int run(const settings_t *o) {
     cJSON_Delete(importance);
     cJSON_Delete(attribution);
     cJSON_Delete(fairness);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
     free(edges);
     scored_free(&s);
     fm_model_free(model);

@@ -98,3 +98,37 @@ int fm_report_html(const fm_report_input_t *in, fm_buf_t *out, fm_error_t *err) 
     if (cJSON_IsNumber(t)) threshold = t->valuedouble;
     return fm_report_html_at(in, threshold, out, err);
 }
+
+/* One stored attribute list as a fairness object, with the settings it was measured under. */
+static cJSON *stored_object(const fm_model_t *m, const cJSON *stored, const cJSON *attributes) {
+    cJSON *obj = cJSON_CreateObject(), *copy = cJSON_Duplicate(attributes, 1);
+    if (!obj || !copy) {
+        cJSON_Delete(obj);
+        cJSON_Delete(copy);
+        return NULL;
+    }
+    cJSON_AddStringToObject(obj, "target", m->target);
+    cJSON_AddStringToObject(obj, "positive", m->classes[1]);
+    static const char *const keys[] = {"threshold", "data", "rows"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, keys[k]);
+        if (v) cJSON_AddItemToObject(obj, keys[k], cJSON_Duplicate(v, 1));
+    }
+    cJSON_AddItemToObject(obj, "attributes", copy);
+    return obj;
+}
+
+int fm_report_stored_mitigation(const fm_model_t *model, cJSON **before, cJSON **after) {
+    *before = *after = NULL;
+    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(model->info, "fairness");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(stored, "before_mitigation");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(stored, "attributes");
+    if (model->task != FM_TASK_BINARY || !cJSON_IsArray(b) || !cJSON_IsArray(a)) return 0;
+    *before = stored_object(model, stored, b);
+    *after = stored_object(model, stored, a);
+    if (*before && *after) return 1;
+    cJSON_Delete(*before);
+    cJSON_Delete(*after);
+    *before = *after = NULL;
+    return 0;
+}

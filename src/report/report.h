@@ -59,6 +59,14 @@ int fm_report_html(const fm_report_input_t *in, fm_buf_t *out, fm_error_t *err);
 int fm_report_html_at(const fm_report_input_t *in, double threshold, fm_buf_t *out,
                       fm_error_t *err);
 
+/*
+ * The fairness a reweighed model recorded at training, before and after mitigation, both measured
+ * on the same rows (the validation rows): *before and *after are new objects shaped like
+ * `finmaas fairness`'s output (caller owns), to pass as fairness and fairness_mitigated. Returns
+ * 1 when the model holds both, 0 (both NULL) when it was not reweighed or on allocation failure.
+ */
+int fm_report_stored_mitigation(const fm_model_t *model, cJSON **before, cJSON **after);
+
 /* The embedded Chart.js (its version string, e.g. "4.4.1"). */
 const char *fm_report_chartjs_version(void);
 

@@ -343,9 +343,17 @@ void fm_report_section_fairness(fm_report_page_t *page, const fm_report_context_
                          "ratio below 0.8 breaks the four-fifths rule and is highlighted. "
                          "The test compares the selection rates (Fisher's exact test for small "
                          "counts, else chi-square).");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(fairness, "data");
+    if (cJSON_IsString(data)) {
+        fm_report_puts(page, " Measured at training on the model's ");
+        fm_report_text(page, data->valuestring);
+        fm_report_puts(page, " rows.");
+    }
     if (mitigated)
-        fm_report_puts(page, " The model was also measured after reweighing (AIF360): charts "
-                             "show both.");
+        fm_report_puts(page, " The model was trained with reweighing (AIF360); the same model "
+                             "trained without it is shown as \xe2\x80\x9c"
+                             "before mitigation"
+                             "\xe2\x80\x9d, on the same rows: charts show both.");
     fm_report_puts(page, "</p>\n");
     const cJSON *attribute;
     cJSON_ArrayForEach(attribute, attributes) {

@@ -14,8 +14,9 @@
  *     the predictions, permutation importance and partial dependence computed on the dataset
  *     (importance/importance.h), the mean absolute attribution stored at training, and for a
  *     binary model with stored protected attributes their fairness on the dataset; when the model
- *     was trained with reweighing, the stored metrics of the model fitted without it are the
- *     "before" and the dataset's the "after" (the served model is the mitigated one).
+ *     was trained with reweighing, the fairness it recorded at training before and after
+ *     mitigation instead, both measured on the same validation rows
+ *     (fm_report_stored_mitigation).
  *
  * Loading a dataset (decrypting and parsing it) and scoring it take long enough to hold an HTTP
  * thread for seconds, so the work runs on the jobs' background thread while the connection is
@@ -330,38 +331,17 @@ static int fairness_of(const governance_t *g, const fm_frame_t *frame, const dou
     return rc;
 }
 
-/* The stored metrics of the model fitted without reweighing, shaped as a fairness report. */
-static cJSON *before_mitigation(const fm_model_t *m, double threshold) {
-    const cJSON *f = stored_fairness(m);
-    const cJSON *before = cJSON_GetObjectItemCaseSensitive(f, "before_mitigation");
-    if (!cJSON_IsArray(before)) return NULL;
-    cJSON *obj = cJSON_CreateObject();
-    cJSON *attrs = cJSON_Duplicate(before, 1);
-    if (!obj || !attrs) {
-        cJSON_Delete(obj);
-        cJSON_Delete(attrs);
-        return NULL;
-    }
-    cJSON_AddStringToObject(obj, "target", m->target);
-    cJSON_AddStringToObject(obj, "positive", m->classes[1]);
-    cJSON_AddNumberToObject(obj, "threshold", threshold);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(f, "data");
-    if (cJSON_IsString(data)) cJSON_AddStringToObject(obj, "data", data->valuestring);
-    cJSON_AddItemToObject(obj, "attributes", attrs);
-    return obj;
-}
-
 /* The report: fairness (on every row), then the rows with a target, importance, the page. */
 static int report_of(governance_t *g, const fm_frame_t *frame, const fm_column_t *target,
                      double *pred, int *label, fm_error_t *err) {
     const fm_model_t *m = g->served->model;
     size_t n = frame->nrows, width = fm_model_output_width(m), kept = 0;
-    cJSON *importance = NULL, *fairness = NULL, *before = NULL;
+    cJSON *importance = NULL, *fairness = NULL, *before = NULL, *after = NULL;
     double *y = NULL;
     int rc = FM_OK;
     if (g->nattrs > 0 && m->task == FM_TASK_BINARY) {
         rc = fairness_of(g, frame, pred, label, &fairness, err);
-        if (!rc) before = before_mitigation(m, g->threshold);
+        if (!rc) fm_report_stored_mitigation(m, &before, &after);
     }
     /* Rows without a target are left out: pred and label are compacted in place. */
     if (!rc && m->task == FM_TASK_REGRESSION) {
@@ -402,7 +382,7 @@ static int report_of(governance_t *g, const fm_frame_t *frame, const fm_column_t
         .importance = importance,
         .mean_abs_attribution = cJSON_IsObject(mean_abs) ? mean_abs : NULL,
         .fairness = before ? before : fairness,
-        .fairness_mitigated = before ? fairness : NULL,
+        .fairness_mitigated = before ? after : NULL,
     };
     if (!rc) rc = fm_report_html_at(&in, g->threshold, &g->html, err);
     /* An inconsistent input is the dataset's fault (no usable rows for the task): 422. */
@@ -410,6 +390,7 @@ static int report_of(governance_t *g, const fm_frame_t *frame, const fm_column_t
     cJSON_Delete(importance);
     cJSON_Delete(fairness);
     cJSON_Delete(before);
+    cJSON_Delete(after);
     free(y);
     return rc;
 }

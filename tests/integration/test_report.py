@@ -224,6 +224,14 @@ def main():
            expect=("Confusion matrix at threshold 0.6", "P(positive) &gt;= 0.6",
                    "Booster", "Disparate impact by group"))
 
+    # A reweighed model shows its fairness before and after mitigation, as recorded at training.
+    fair = os.path.join(out_dir, "reweighed.fmm")
+    run("train", "--data", CREDIT, "--target", "class", "--protected", "age,personal_status",
+        "--reweigh", "--out", fair, "--quiet")
+    report("reweighed", out_dir, fair, CREDIT,
+           expect=("trained with reweighing", "Before mitigation",
+                   "Measured at training on the model's validation rows"))
+
     regression = os.path.join(out_dir, "regression.fmm")
     run("train", "--data", CREDIT, "--target", "credit_amount", "--out", regression, "--quiet")
     report("regression", out_dir, regression, CREDIT,
