@@ -11,8 +11,10 @@
  * Methods, by family (FM_EXPLAIN_AUTO picks the first that applies):
  * - networks of one layer ("linear", "logistic", "softmax"): exact, phi_j = w_j (x_j - b_j) on each
  *   encoded column j, b the baseline row;
- * - "gbt": exact TreeSHAP, XGBoost's own feature contributions (fm_gbt_contributions), whose
- *   baseline is the trees' expected margin over the training rows (XGBoost's bias term);
+ * - "gbt": exact TreeSHAP (fm_gbt_shap: Lundberg et al.'s path-dependent algorithm over the
+ *   booster's trees, equal to XGBoost's own feature contributions, fm_gbt_contributions, and
+ *   faster), whose baseline is the trees' expected margin over the training rows (XGBoost's bias
+ *   term);
  * - multilayer networks ("mlp", imported Keras models): Integrated Gradients along the straight
  *   path from the baseline row b to x, phi_j = (x_j - b_j) * integral_0^1 df/dx_j(b + a (x - b))
  * da. For piecewise-linear networks (relu or identity hidden layers) the integral is computed

@@ -166,37 +166,31 @@ static void mean_row(const double *x, size_t nf, const size_t *rows, size_t m, d
 }
 
 /* Trees: the group's mean contribution per output and encoded column into phi[nout * nf] and
- * mean margin into score[nout]. */
+ * mean margin into score[nout], with the same TreeSHAP (fm_gbt_shap) as each explained row, so
+ * that the reference subtraction cancels exactly. */
 static int group_contributions(const fm_model_t *m, const double *x, const size_t *rows,
                                size_t count, double *phi, double *score, fm_error_t *err) {
     size_t nf = m->prep->nfeatures, nout = fm_model_output_width(m), stride = nout * (nf + 1);
-    double *chunk = malloc(FIT_CHUNK * nf * sizeof *chunk);
-    double *contrib = malloc(FIT_CHUNK * stride * sizeof *contrib);
-    int rc = chunk && contrib ? FM_OK : fm_error_set(err, FM_ENOMEM, "explain: out of memory");
+    double *contrib = malloc(stride * sizeof *contrib);
+    int rc = contrib ? FM_OK : fm_error_set(err, FM_ENOMEM, "explain: out of memory");
     memset(phi, 0, nout * nf * sizeof *phi);
     memset(score, 0, nout * sizeof *score);
-    for (size_t start = 0; !rc && start < count; start += FIT_CHUNK) {
-        size_t b = count - start < FIT_CHUNK ? count - start : FIT_CHUNK;
-        for (size_t i = 0; i < b; i++)
-            memcpy(chunk + i * nf, x + rows[start + i] * nf, nf * sizeof *chunk);
-        if ((rc = fm_gbt_contributions(m->gbt, chunk, b, contrib, err))) break;
-        for (size_t i = 0; i < b; i++) {
-            for (size_t k = 0; k < nout; k++) {
-                const double *c = contrib + i * stride + k * (nf + 1);
-                double total = 0.0;
-                for (size_t j = 0; j <= nf; j++)
-                    total += c[j];
-                for (size_t j = 0; j < nf; j++)
-                    phi[k * nf + j] += c[j];
-                score[k] += total;
-            }
+    for (size_t i = 0; i < count && !rc; i++) {
+        if ((rc = fm_gbt_shap(m->gbt, x + rows[i] * nf, contrib, err))) break;
+        for (size_t k = 0; k < nout; k++) {
+            const double *c = contrib + k * (nf + 1);
+            double total = 0.0;
+            for (size_t j = 0; j <= nf; j++)
+                total += c[j];
+            for (size_t j = 0; j < nf; j++)
+                phi[k * nf + j] += c[j];
+            score[k] += total;
         }
     }
     for (size_t i = 0; i < nout * nf; i++)
         phi[i] /= (double)count;
     for (size_t k = 0; k < nout; k++)
         score[k] /= (double)count;
-    free(chunk);
     free(contrib);
     return rc;
 }

@@ -1,17 +1,19 @@
 /*
- * TreeSHAP attributions of gradient-boosted trees: XGBoost's own feature contributions
- * (fm_gbt_contributions) in margin space, summed per raw feature. Against the population baseline
- * they are used as they are and the baseline score is XGBoost's bias (the trees' expected margin);
- * against a stored reference group, the group's mean contribution per feature is subtracted and
- * the baseline score is the group's mean margin, so completeness holds against the group. The
- * score is the sum of the contributions and the bias, which is the margin XGBoost computes.
+ * TreeSHAP attributions of gradient-boosted trees: exact TreeSHAP feature contributions in margin
+ * space (fm_gbt_shap: XGBoost's "pred_contribs" values, computed by finmaas from a compact copy of
+ * the trees, without XGBoost and without allocating), summed per raw feature. Against the
+ * population baseline they are used as they are and the baseline score is XGBoost's bias (the
+ * trees' expected margin); against a stored reference group, the group's mean contribution per
+ * feature is subtracted and the baseline score is the group's mean margin, so completeness holds
+ * against the group. The score is the sum of the contributions and the bias, which is the margin
+ * XGBoost computes.
  */
 #include "explain/explain_internal.h"
 
 int fm_explain_treeshap(const fm_explainer_t *e, fm_explain_workspace_t *ws,
                         const fm_explain_call_t *call, fm_explanation_t *out, fm_error_t *err) {
     size_t nf = e->nf, nout = e->nout;
-    int rc = fm_gbt_contributions(e->model->gbt, call->x, 1, ws->contrib, err);
+    int rc = fm_gbt_shap(e->model->gbt, call->x, ws->contrib, err);
     if (rc) return rc;
     for (size_t k = 0; k < nout; k++) {
         const double *c = ws->contrib + k * (nf + 1);

@@ -81,6 +81,7 @@ const fm_gbt_info_t *fm_gbt_info(const fm_gbt_t *gbt) {
 void fm_gbt_free(fm_gbt_t *gbt) {
     if (!gbt) return;
     if (gbt->booster) XGBoosterFree(gbt->booster);
+    fm_gbt_shap_free(gbt->shap);
     free(gbt->bytes);
     free(gbt);
 }
@@ -166,7 +167,7 @@ static int from_bytes(const void *bytes, size_t len, const fm_gbt_shape_t *shape
     if (rc) return rc;
     fm_gbt_t *g = calloc(1, sizeof *g);
     if (!g) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    rc = fm_gbt_check_json(bytes, len, shape, &g->info, err);
+    rc = fm_gbt_check_json(bytes, len, shape, &g->info, &g->shap, err);
     if (rc) {
         fm_error_prefix(err, "booster: ");
         fm_gbt_free(g);

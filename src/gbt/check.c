@@ -26,6 +26,9 @@
  * Keys must be unique in every object: cJSON keeps the first of two equal keys and XGBoost the
  * last, so a duplicate would let XGBoost read a value this check never saw. Integers written as
  * strings must be plain decimal digits, so that both parsers read the same number.
+ *
+ * Once checked, the parsed trees are handed to shap.c, which copies them into the compact form
+ * fm_gbt_shap explains rows with.
  */
 #include "gbt/gbt_internal.h"
 #include "core/json.h"
@@ -407,7 +410,7 @@ static int check_version(const cJSON *root, fm_gbt_info_t *info, fm_error_t *err
 }
 
 static int check_model(const cJSON *learner, const fm_gbt_shape_t *shape, fm_gbt_info_t *info,
-                       fm_error_t *err) {
+                       const cJSON **trees_out, fm_error_t *err) {
     const cJSON *gb, *model, *param, *trees, *tree_info;
     const char *where = "gradient_booster";
     int rc = need_object(learner, where, "learner", &gb, err);
@@ -450,12 +453,14 @@ static int check_model(const cJSON *learner, const fm_gbt_shape_t *shape, fm_gbt
     if (rc) return rc;
     info->trees = (size_t)ntrees;
     info->rounds = (int)(ntrees / groups);
+    *trees_out = trees;
     return FM_OK;
 }
 
 int fm_gbt_check_json(const void *bytes, size_t len, const fm_gbt_shape_t *shape,
-                      fm_gbt_info_t *info, fm_error_t *err) {
+                      fm_gbt_info_t *info, fm_gbt_shap_t **shap, fm_error_t *err) {
     memset(info, 0, sizeof *info);
+    if (shap) *shap = NULL;
     info->shape = *shape;
     info->nbytes = len;
     const char *text = bytes;
@@ -473,12 +478,14 @@ int fm_gbt_check_json(const void *bytes, size_t len, const fm_gbt_shape_t *shape
         if (err) err->code = FM_EFORMAT;
         return rc == FM_ENOMEM ? rc : FM_EFORMAT;
     }
-    const cJSON *learner;
+    const cJSON *learner, *trees = NULL;
     rc = unique_keys(root, err);
     if (!rc) rc = check_version(root, info, err);
     if (!rc) rc = need_object(root, "learner", "model", &learner, err);
     if (!rc) rc = check_learner_params(learner, shape, info, err);
-    if (!rc) rc = check_model(learner, shape, info, err);
+    if (!rc) rc = check_model(learner, shape, info, &trees, err);
+    /* The checked trees are copied while their parsed form is at hand. */
+    if (!rc && shap) rc = fm_gbt_shap_build(trees, info, shap, err);
     cJSON_Delete(root);
     return rc;
 }

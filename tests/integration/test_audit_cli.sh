@@ -123,8 +123,11 @@ n=$("$bin" audit export --home "$home" --model other | wc -l)
 "$bin" audit export --home "$home" --model other | grep -vq '"model":"other"' && fail "--model leaked"
 n=$("$bin" audit export --home "$home" --model nobody | wc -l)
 [ "$n" -eq 0 ] || fail "--model nobody gave $n lines"
-since=$(sed -n 5p "$dir/all.jsonl" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["time"])')
-until=$(sed -n 9p "$dir/all.jsonl" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["time"])')
+# Entries appended by several threads at once may stand a few microseconds out of time order (each
+# takes its time before queueing), so the window is the earliest to the latest of lines 5 to 9.
+window=$(sed -n 5,9p "$dir/all.jsonl" | "$python" -c 'import json,sys; t=[json.loads(l)["time"] for l in sys.stdin]; print(min(t), max(t))')
+since=${window% *}
+until=${window#* }
 want=$("$python" - "$dir/all.jsonl" "$since" "$until" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
