@@ -174,16 +174,16 @@ enum {
     "  --protected COL,...     protected attributes: left out of the features, kept to measure\n"  \
     "                          fairness on the validation rows (stored in the model)\n"            \
     "  --bands COL=E1,E2,...   band numeric COL at these edges (default for a column of more\n"    \
-    "                          than 10 distinct numbers: 25,35,45,55,65)\n"                       \
+    "                          than 10 distinct numbers: 25,35,45,55,65)\n"                        \
     "  --fairness-reference COL=GROUP  the reference group (default: the largest)\n"               \
     "  --reweigh               binary: AIF360 reweighing over the protected groups; the model\n"   \
     "                          stores its fairness before and after\n"                             \
     "  --approve CLASS         binary: the class that means approval (default: the positive)\n"    \
     "  --cutoff P              approval when P(approve) >= P (default 0.5)\n"                      \
-    "  --reason-texts F.json   {\"feature\": \"adverse-action reason text\", ...}\n"              \
+    "  --reason-texts F.json   {\"feature\": \"adverse-action reason text\", ...}\n"               \
     "  --explain-reference R   cutoff (approved applicants just above the cutoff, default) |\n"    \
     "                          population: the baseline of reason codes\n"                         \
-    "  --explain-band W        width of the reference band above the cutoff (default 0.1)\n"      \
+    "  --explain-band W        width of the reference band above the cutoff (default 0.1)\n"       \
     "  --explain-steps N       Integrated Gradients steps for smooth networks (default 50)\n"      \
     "  --explain-method M      auto | shapley (exact, up to 16 features)\n"                        \
     "  --no-global-explanations  skip permutation importance and partial dependence\n"

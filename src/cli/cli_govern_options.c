@@ -106,9 +106,8 @@ int fm_cli_govern_option(const char *command, int opt, const char *arg, fm_cli_g
         else if (!strcmp(arg, "cutoff"))
             g->explain.reference_population = 0;
         else
-            return fm_cli_usage_error(command,
-                                      "--explain-reference must be cutoff or population, got '%s'",
-                                      arg);
+            return fm_cli_usage_error(
+                command, "--explain-reference must be cutoff or population, got '%s'", arg);
         return 0;
     case FM_CLI_GOVERN_OPT_EXPLAIN_BAND:
         if (fm_cli_parse_double(command, "explain-band", arg, 1e-9, 1.0, &d)) return FM_EXIT_USAGE;
@@ -121,8 +120,7 @@ int fm_cli_govern_option(const char *command, int opt, const char *arg, fm_cli_g
         return 0;
     case FM_CLI_GOVERN_OPT_EXPLAIN_METHOD: {
         fm_explain_method_t m;
-        if (fm_explain_method_parse(arg, &m) ||
-            (m != FM_EXPLAIN_AUTO && m != FM_EXPLAIN_SHAPLEY))
+        if (fm_explain_method_parse(arg, &m) || (m != FM_EXPLAIN_AUTO && m != FM_EXPLAIN_SHAPLEY))
             return fm_cli_usage_error(command, "--explain-method must be auto or shapley, got '%s'",
                                       arg);
         g->explain.method = m;
@@ -141,9 +139,8 @@ int fm_cli_govern_apply(const char *command, fm_cli_govern_args_t *g, fm_train_o
     for (size_t k = 0; k < g->nattrs; k++) {
         g->attrs[k] = (fm_fairness_attribute_t){.name = g->protected[k]};
         for (size_t j = 0; j < k; j++)
-            if (!strcmp(g->protected[j], g->protected[k]))
-                return fm_cli_usage_error(command, "--protected names '%s' twice",
-                                          g->protected[k]);
+            if (!strcmp(g->protected[j], g -> protected[k]))
+                return fm_cli_usage_error(command, "--protected names '%s' twice", g->protected[k]);
     }
     for (size_t i = 0; i < g->nsettings; i++)
         if (assign(command, g->setting_kind[i] ? "bands" : "fairness-reference", g->settings[i], g,

@@ -187,7 +187,8 @@ static int run(const char *model_path, const char *data, char **protected, size_
     if (!rc) rc = fm_fairness_rows_new(attrs, nprotected, &rows, &err);
     if (!rc) rc = read_file(model, data, target, threshold, attrs, nprotected, rows, &err);
     if (!rc) rc = fm_fairness_rows_report(rows, &list, &err);
-    if (!rc && !(report = cJSON_CreateObject())) rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
+    if (!rc && !(report = cJSON_CreateObject()))
+        rc = fm_error_set(&err, FM_ENOMEM, "out of memory");
     if (!rc) {
         cJSON_AddStringToObject(report, "target", target);
         cJSON_AddStringToObject(report, "positive", model->classes[1]);

@@ -122,8 +122,8 @@ static int write_explain_header(fm_buf_t *out, const fm_model_t *m, const explai
 }
 
 /* Row i's explanation columns (x: its encoded row). */
-static int write_explanation(fm_buf_t *out, const fm_model_t *m, explaining_t *e,
-                             const double *x, fm_error_t *err) {
+static int write_explanation(fm_buf_t *out, const fm_model_t *m, explaining_t *e, const double *x,
+                             fm_error_t *err) {
     fm_explanation_t ex = {.phi = e->phi};
     int rc = fm_explain_row(e->explainer, e->ws, x, &e->request, &ex, err);
     if (rc) return rc;
@@ -331,9 +331,8 @@ int fm_cmd_predict(int argc, char **argv) {
         case OPT_BASELINE:
             if (strcmp(optarg, "reference") && strcmp(optarg, "population")) {
                 fm_cli_free_list(keep);
-                return fm_cli_usage_error("predict",
-                                          "--baseline must be reference or population, got '%s'",
-                                          optarg);
+                return fm_cli_usage_error(
+                    "predict", "--baseline must be reference or population, got '%s'", optarg);
             }
             ex.request.baseline =
                 !strcmp(optarg, "population") ? FM_EXPLAIN_POPULATION : FM_EXPLAIN_REFERENCE;

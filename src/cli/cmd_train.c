@@ -59,9 +59,8 @@ static const char usage[] =
     "  --gbt-lambda X          L2 penalty on leaf weights (default 1)\n"
     "  --gbt-alpha X           L1 penalty on leaf weights (default 0)\n"
     "  --early-stopping N      stop after N rounds without validation improvement and keep the\n"
-    "                          best round (default 30; 0: off, all rounds kept)\n"
-    FM_CLI_GOVERN_USAGE
-    "output:\n"
+    "                          best round (default 30; 0: off, all rounds "
+    "kept)\n" FM_CLI_GOVERN_USAGE "output:\n"
     "  --out M.fmm             model file to write (required)\n"
     "  --quiet                 no progress on stderr\n";
 

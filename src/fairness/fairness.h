@@ -237,8 +237,7 @@ cJSON *fm_fairness_rows_settings(const fm_fairness_rows_t *c, fm_error_t *err);
  * Reads attributes back from fm_fairness_rows_settings' JSON: attrs[*nattrs] borrow strings from
  * json; *edges_store (caller frees) holds every attribute's edges. FM_EFORMAT naming the field.
  */
-int fm_fairness_attributes_from_json(const cJSON *json, fm_fairness_attribute_t *attrs,
-                                     size_t max, size_t *nattrs, double **edges_store,
-                                     fm_error_t *err);
+int fm_fairness_attributes_from_json(const cJSON *json, fm_fairness_attribute_t *attrs, size_t max,
+                                     size_t *nattrs, double **edges_store, fm_error_t *err);
 
 #endif

@@ -36,7 +36,7 @@ struct fm_fairness_rows {
 typedef struct grouping {
     char **names;
     size_t ngroups;
-    int32_t *map; /* value id -> group */
+    int32_t *map;  /* value id -> group */
     double *edges; /* the edges used (owned), or NULL when grouped by value */
     size_t nedges;
 } grouping_t;
@@ -190,9 +190,13 @@ int fm_fairness_rows_add(fm_fairness_rows_t *c, const fm_frame_t *frame, const s
     return FM_OK;
 }
 
-size_t fm_fairness_rows_count(const fm_fairness_rows_t *c) { return c->n; }
+size_t fm_fairness_rows_count(const fm_fairness_rows_t *c) {
+    return c->n;
+}
 
-size_t fm_fairness_rows_missing_target(const fm_fairness_rows_t *c) { return c->missing_target; }
+size_t fm_fairness_rows_missing_target(const fm_fairness_rows_t *c) {
+    return c->missing_target;
+}
 
 static int compare_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -214,8 +218,8 @@ static int make_groups(const attribute_t *a, grouping_t *g, fm_error_t *err) {
     size_t nvalues = a->values.count;
     g->map = malloc((nvalues ? nvalues : 1) * sizeof *g->map);
     if (!g->map) return fm_error_set(err, FM_ENOMEM, "out of memory");
-    int banded = a->edges || (!a->by_value && nvalues > FM_FAIRNESS_MAX_UNBANDED_NUMBERS &&
-                              all_numbers(a));
+    int banded =
+        a->edges || (!a->by_value && nvalues > FM_FAIRNESS_MAX_UNBANDED_NUMBERS && all_numbers(a));
     if (banded) {
         static const double age[] = FM_FAIRNESS_AGE_BANDS;
         const double *edges = a->edges ? a->edges : age;
@@ -279,8 +283,8 @@ static int attribute_report(const fm_fairness_rows_t *c, const attribute_t *a, i
     }
     if (!rc) {
         group_codes(c, a, &g, codes);
-        rc = fm_fairness_compute(c->y, c->d, codes, c->n, (const char *const *)g.names,
-                                 g.ngroups, reference, &f, err);
+        rc = fm_fairness_compute(c->y, c->d, codes, c->n, (const char *const *)g.names, g.ngroups,
+                                 reference, &f, err);
         if (rc) fm_error_prefix(err, "protected column '%s': ", a->name);
     }
     if (!rc) {
@@ -388,11 +392,12 @@ cJSON *fm_fairness_rows_settings(const fm_fairness_rows_t *c, fm_error_t *err) {
         if (!rc) {
             cJSON_AddItemToArray(list, item);
             cJSON_AddStringToObject(item, "attribute", a->name);
-            cJSON_AddItemToObject(item, "bands", g.edges ? fm_json_double_array(g.edges, g.nedges)
-                                                         : cJSON_CreateNull());
-            cJSON_AddItemToObject(item, "reference", a->reference
-                                                         ? cJSON_CreateString(a->reference)
-                                                         : cJSON_CreateNull());
+            cJSON_AddItemToObject(item, "bands",
+                                  g.edges ? fm_json_double_array(g.edges, g.nedges)
+                                          : cJSON_CreateNull());
+            cJSON_AddItemToObject(item, "reference",
+                                  a->reference ? cJSON_CreateString(a->reference)
+                                               : cJSON_CreateNull());
         }
         grouping_free(&g);
         if (rc) {
@@ -403,9 +408,8 @@ cJSON *fm_fairness_rows_settings(const fm_fairness_rows_t *c, fm_error_t *err) {
     return list;
 }
 
-int fm_fairness_attributes_from_json(const cJSON *json, fm_fairness_attribute_t *attrs,
-                                     size_t max, size_t *nattrs, double **edges_store,
-                                     fm_error_t *err) {
+int fm_fairness_attributes_from_json(const cJSON *json, fm_fairness_attribute_t *attrs, size_t max,
+                                     size_t *nattrs, double **edges_store, fm_error_t *err) {
     *nattrs = 0;
     *edges_store = NULL;
     if (!cJSON_IsArray(json))

@@ -31,9 +31,9 @@ int fm_train_govern(fm_model_t *model, const fm_train_governed_t *g, fm_error_t 
  * attributes: *row_weight (caller frees) has one entry per frame row, 1 outside the training rows.
  * FM_EINVAL when the target is not binary or there is no protected attribute.
  */
-int fm_train_reweigh(const fm_frame_t *frame, const fm_train_options_t *o, const fm_target_t *target,
-                     const size_t *train_rows, size_t ntrain, double **row_weight,
-                     fm_error_t *err);
+int fm_train_reweigh(const fm_frame_t *frame, const fm_train_options_t *o,
+                     const fm_target_t *target, const size_t *train_rows, size_t ntrain,
+                     double **row_weight, fm_error_t *err);
 
 /* Adds the fairness of before (the same model fitted without reweighing) to after's description
  * as "fairness"."before_mitigation", and names the mitigation. */

@@ -131,11 +131,9 @@ static int choose_columns(run_t *r, size_t target_col, fm_error_t *err) {
             return fm_error_set(err, FM_EINVAL, "protected column '%s' is not in %s", name,
                                 f->source);
         if (!strcmp(name, o->target))
-            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the target column",
-                                name);
+            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the target column", name);
         if (o->weight_column && !strcmp(name, o->weight_column))
-            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the weight column",
-                                name);
+            return fm_error_set(err, FM_EINVAL, "protected column '%s' is the weight column", name);
     }
     r->weight_col = -1;
     if (o->weight_column) {
@@ -778,8 +776,8 @@ static int train_run(run_t *r, fm_error_t *err) {
     if ((rc = split_rows(r, &rng, err))) return rc;
     compute_class_weights(r);
     compute_target_scaling(r);
-    if (o->reweigh && (rc = fm_train_reweigh(f, o, &r->target, r->train_rows, r->ntrain,
-                                             &r->row_weight, err)))
+    if (o->reweigh &&
+        (rc = fm_train_reweigh(f, o, &r->target, r->train_rows, r->ntrain, &r->row_weight, err)))
         return rc;
 
     fm_model_t *m = r->model = fm_model_new();
@@ -818,15 +816,15 @@ static int train_run(run_t *r, fm_error_t *err) {
     if (!rc) rc = describe(r, &h, err);
     cJSON_Delete(h.epochs);
     if (!rc && o->governance) {
-        fm_train_governed_t g = {f, o, r->train.x, r->train.n, r->train_rows, r->valid_rows,
-                                 r->nvalid, r->target.label};
+        fm_train_governed_t g = {
+            f, o, r->train.x, r->train.n, r->train_rows, r->valid_rows, r->nvalid, r->target.label};
         rc = fm_train_govern(m, &g, err);
     }
     return rc;
 }
 
-static int train_once(const fm_frame_t *frame, const fm_train_options_t *options,
-                      fm_model_t **out, fm_error_t *err) {
+static int train_once(const fm_frame_t *frame, const fm_train_options_t *options, fm_model_t **out,
+                      fm_error_t *err) {
     *out = NULL;
     run_t r;
     memset(&r, 0, sizeof r);
