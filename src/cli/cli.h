@@ -238,5 +238,6 @@ int fm_cmd_keys_rotate_master(int argc, char **argv); /* `finmaas keys rotate-ma
 int fm_cmd_audit(int argc, char **argv);
 int fm_cmd_fairness(int argc, char **argv);
 int fm_cmd_report(int argc, char **argv);
+int fm_cmd_importance(int argc, char **argv);
 
 #endif

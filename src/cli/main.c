@@ -22,6 +22,9 @@ static const fm_command_t commands[] = {
     {"audit", "verify or export the tamper-evident audit log", fm_cmd_audit},
     {"fairness", "group fairness metrics of a binary model's decisions (JSON)", fm_cmd_fairness},
     {"report", "write a model's validation report: one self-contained HTML page", fm_cmd_report},
+    {"importance",
+     "global explanations on labelled data: permutation importance, partial dependence (JSON)",
+     fm_cmd_importance},
 };
 
 static void print_usage(FILE *out) {

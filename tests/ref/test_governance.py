@@ -97,6 +97,16 @@ fmref.check(len(glob.get("partial_dependence", [])) == len(features),
 fmref.check(set(glob.get("mean_abs_attribution", {})) == set(features),
             "mean absolute attribution for every feature")
 
+# `finmaas importance` recomputes them on any labelled file: on the training rows (all of them,
+# nothing was held out) it gives exactly what training stored.
+again = fmref.run_json("importance", "--model", reweighed, "--data", data)
+same_pi = all(abs(a["mean"] - b["mean"]) < 1e-12 and a["feature"] == b["feature"]
+              for a, b in zip(again["permutation_importance"], glob["permutation_importance"]))
+fmref.check(same_pi, "finmaas importance on the training rows equals the stored permutation importance")
+same_abs = all(abs(again["mean_abs_attribution"][k] - v) < 1e-12
+               for k, v in glob["mean_abs_attribution"].items())
+fmref.check(same_abs, "finmaas importance equals the stored mean absolute attribution")
+
 # predict --explain: completeness, score = log-odds, reasons toward decline.
 ex = os.path.join(d, "explained.csv")
 fmref.run("predict", "--model", reweighed, "--data", data, "--explain", "--out", ex)
