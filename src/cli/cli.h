@@ -239,5 +239,9 @@ int fm_cmd_audit(int argc, char **argv);
 int fm_cmd_fairness(int argc, char **argv);
 int fm_cmd_report(int argc, char **argv);
 int fm_cmd_importance(int argc, char **argv);
+int fm_cmd_scorecard(int argc, char **argv);
+int fm_cmd_decide(int argc, char **argv);
+int fm_cmd_invest(int argc, char **argv);
+int fm_cmd_risk(int argc, char **argv);
 
 #endif

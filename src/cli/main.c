@@ -25,6 +25,13 @@ static const fm_command_t commands[] = {
     {"importance",
      "global explanations on labelled data: permutation importance, partial dependence (JSON)",
      fm_cmd_importance},
+    {"scorecard", "fit a credit scorecard (WoE bins, points) with a decision policy",
+     fm_cmd_scorecard},
+    {"decide", "loan decisions for a CSV of applicants with a scorecard model", fm_cmd_decide},
+    {"invest", "investment analysis: returns, risk, VaR/ES, forecasts, portfolios (JSON)",
+     fm_cmd_invest},
+    {"risk", "portfolio credit risk: expected loss, IRB capital, Monte Carlo VaR/ES (JSON)",
+     fm_cmd_risk},
 };
 
 static void print_usage(FILE *out) {

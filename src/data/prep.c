@@ -13,6 +13,11 @@
  * work is a table lookup. fm_prep_encode_row is the serving path: it allocates nothing and only
  * reads the prep, so many threads may share one.
  *
+ * A numeric column may be binned after fitting (fm_prep_set_bins): scorecards one-hot encode
+ * their Weight-of-Evidence bins so that a one-layer logistic model over the indicators carries
+ * each bin's points, and every path that encodes rows (training, batch scoring, serving,
+ * explanations) bins the same way.
+ *
  * A column may be marked as personal data (fm_prep_mark_pii). The mark travels with the
  * parameters so that the layers that log, audit and report errors know which raw values to mask.
  * A numeric PII column keeps its encoding (its parameters are aggregates); a categorical one loses
@@ -39,6 +44,7 @@ void fm_prep_free(fm_prep_t *prep) {
     if (!prep) return;
     for (size_t i = 0; i < prep->ncolumns && prep->columns; i++) {
         free(prep->columns[i].name);
+        free(prep->columns[i].edges);
         fm_strdict_free(&prep->columns[i].categories);
     }
     free(prep->columns);
@@ -104,7 +110,9 @@ int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_err
 
 /* The width of a column's encoded block. */
 static size_t column_width(const fm_prep_column_t *c) {
-    size_t base = c->type == FM_COLUMN_NUMERIC ? 1 : c->categories.count;
+    size_t base = c->type != FM_COLUMN_NUMERIC ? c->categories.count
+                  : c->binned                  ? c->nedges + 1
+                                               : 1;
     return base + (c->missing_indicator ? 1 : 0);
 }
 
@@ -116,6 +124,60 @@ static void layout(fm_prep_t *p) {
         offset += p->columns[i].width;
     }
     p->nfeatures = offset;
+}
+
+size_t fm_prep_bin_of(const fm_prep_column_t *c, double x) {
+    size_t lo = 0, hi = c->nedges; /* the first edge >= x, nedges when none */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->edges[mid] >= x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* FM_OK when edges[0..n) are finite and strictly increasing, else FM_EINVAL naming the column
+ * (what names the caller's context) and the first bad edge. */
+static int check_edges(const char *column, const double *edges, size_t n, fm_error_t *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(edges[i]))
+            return fm_error_set(err, FM_EINVAL, "column '%s': bin edge %zu is not finite", column,
+                                i);
+        if (i > 0 && !(edges[i] > edges[i - 1]))
+            return fm_error_set(err, FM_EINVAL,
+                                "column '%s': bin edges must increase strictly, edge %zu (%.17g) "
+                                "follows %.17g",
+                                column, i, edges[i], edges[i - 1]);
+    }
+    return FM_OK;
+}
+
+int fm_prep_set_bins(fm_prep_t *prep, size_t column, const double *edges, size_t n,
+                     int has_missing_bin, fm_error_t *err) {
+    if (column >= prep->ncolumns)
+        return fm_error_set(err, FM_EINVAL, "prep column %zu outside the %zu columns", column,
+                            prep->ncolumns);
+    fm_prep_column_t *c = &prep->columns[column];
+    if (c->type != FM_COLUMN_NUMERIC)
+        return fm_error_set(err, FM_EINVAL, "column '%s' is categorical: only numbers are binned",
+                            c->name);
+    if (n > JSON_MAX_WIDTH)
+        return fm_error_set(err, FM_EINVAL, "column '%s': %zu bin edges, at most %d", c->name, n,
+                            JSON_MAX_WIDTH);
+    int rc = check_edges(c->name, edges, n, err);
+    if (rc) return rc;
+    double *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    if (n) memcpy(copy, edges, n * sizeof *copy);
+    free(c->edges);
+    c->edges = copy;
+    c->nedges = n;
+    c->binned = 1;
+    c->missing_indicator = has_missing_bin ? 1 : 0;
+    layout(prep);
+    return FM_OK;
 }
 
 static const char *message_value(const char *s, size_t n, char buf[MESSAGE_VALUE_MAX + 4]) {
@@ -363,6 +425,14 @@ int fm_prep_fit(const fm_frame_t *frame, const size_t *cols, size_t ncols, const
 /* Writes a numeric column's block; v is NaN when missing. */
 static void put_numeric(const fm_prep_column_t *c, double v, double *o) {
     int missing = isnan(v);
+    if (c->binned) {
+        memset(o, 0, c->width * sizeof *o);
+        if (missing && c->missing_indicator)
+            o[c->nedges + 1] = 1.0;
+        else
+            o[fm_prep_bin_of(c, missing ? c->median : v)] = 1.0;
+        return;
+    }
     o[0] = ((missing ? c->median : v) - c->mean) / c->std;
     if (c->missing_indicator) o[1] = missing;
 }
@@ -479,8 +549,8 @@ static int plan_column(plan_t *p, const fm_prep_column_t *c, const fm_column_t *
     p->median = c->median;
     p->mean = c->mean;
     p->std = c->std;
-    p->plain =
-        c->type == FM_COLUMN_NUMERIC && fc->type == FM_COLUMN_NUMERIC && !c->missing_indicator;
+    p->plain = c->type == FM_COLUMN_NUMERIC && fc->type == FM_COLUMN_NUMERIC &&
+               !c->missing_indicator && !c->binned;
     if (fc->type != FM_COLUMN_CATEGORICAL) return FM_OK;
     size_t ndict = fc->dict.count;
     p->ndict = (int32_t)ndict;
@@ -588,6 +658,14 @@ int fm_prep_transform(const fm_prep_t *prep, const fm_frame_t *frame, const size
     return rc;
 }
 
+/* "Income=(-inf, 1000]", "Income=(1000, 2000]", "Income=(2000, inf)": bin i of a binned column. */
+static void bin_name(const fm_prep_column_t *c, size_t i, char *buf, size_t size) {
+    char lower[32] = "-inf", upper[32] = "inf";
+    if (i > 0) format_number(c->edges[i - 1], lower);
+    if (i < c->nedges) format_number(c->edges[i], upper);
+    snprintf(buf, size, "%s=(%s, %s%s", c->name, lower, upper, i < c->nedges ? "]" : ")");
+}
+
 const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, size_t size) {
     if (size == 0) return buf;
     buf[0] = '\0';
@@ -598,6 +676,8 @@ const char *fm_prep_feature_name(const fm_prep_t *prep, size_t j, char *buf, siz
         size_t values = c->width - (c->missing_indicator ? 1 : 0);
         if (i >= values)
             snprintf(buf, size, "%s_missing", c->name);
+        else if (c->type == FM_COLUMN_NUMERIC && c->binned)
+            bin_name(c, i, buf, size);
         else if (c->type == FM_COLUMN_NUMERIC)
             snprintf(buf, size, "%s", c->name);
         else
@@ -618,6 +698,12 @@ static cJSON *column_to_json(const fm_prep_column_t *c) {
     if (c->type == FM_COLUMN_NUMERIC) {
         ok = ok && fm_json_add_number(o, "median", c->median) &&
              fm_json_add_number(o, "mean", c->mean) && fm_json_add_number(o, "std", c->std);
+        /* Only on binned columns, so other files read and write as before. */
+        if (ok && c->binned) {
+            cJSON *bins = fm_json_double_array(c->edges, c->nedges);
+            ok = bins && cJSON_AddItemToObject(o, "bins", bins);
+            if (!ok) cJSON_Delete(bins);
+        }
     } else {
         cJSON *categories = cJSON_AddArrayToObject(o, "categories");
         ok = ok && categories;
@@ -654,6 +740,27 @@ cJSON *fm_prep_to_json(const fm_prep_t *prep) {
     return root;
 }
 
+/* The optional "bins" edges of a numeric column: absent, the column is standardised. */
+static int bins_from_json(const cJSON *o, fm_prep_column_t *c, fm_error_t *err) {
+    const cJSON *bins = cJSON_GetObjectItemCaseSensitive(o, "bins");
+    if (!bins) return FM_OK;
+    if (!cJSON_IsArray(bins)) return fm_error_set(err, FM_EFORMAT, "field 'bins' is not an array");
+    int n = cJSON_GetArraySize(bins);
+    if (n > JSON_MAX_WIDTH) return fm_error_set(err, FM_EFORMAT, "field 'bins' has too many edges");
+    c->edges = malloc((n ? (size_t)n : 1) * sizeof *c->edges);
+    if (!c->edges) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    int rc = fm_json_doubles(bins, "bins", c->edges, (size_t)n, err);
+    if (!rc) rc = check_edges(c->name, c->edges, (size_t)n, err);
+    if (rc) {
+        fm_error_prefix(err, "field 'bins': ");
+        if (err) err->code = FM_EFORMAT;
+        return FM_EFORMAT;
+    }
+    c->nedges = (size_t)n;
+    c->binned = 1;
+    return FM_OK;
+}
+
 static int column_from_json(const cJSON *o, fm_prep_column_t *c, size_t offset, fm_error_t *err) {
     const char *name, *type;
     int64_t value;
@@ -684,8 +791,11 @@ static int column_from_json(const cJSON *o, fm_prep_column_t *c, size_t offset, 
             (rc = fm_json_number(o, "std", &c->std, err)))
             return rc;
         if (!(c->std > 0)) return fm_error_set(err, FM_EFORMAT, "field 'std' must be positive");
+        if ((rc = bins_from_json(o, c, err))) return rc;
     } else {
         const cJSON *categories, *item;
+        if (cJSON_GetObjectItemCaseSensitive(o, "bins"))
+            return fm_error_set(err, FM_EFORMAT, "field 'bins' applies to numeric columns only");
         if ((rc = fm_json_array(o, "categories", -1, &categories, err))) return rc;
         if (cJSON_GetArraySize(categories) > JSON_MAX_WIDTH)
             return fm_error_set(err, FM_EFORMAT, "field 'categories' has too many items");

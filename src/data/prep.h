@@ -12,6 +12,13 @@
  *   most frequent category. A category never seen in training encodes as all zeros: the unseen
  *   path, which never fails. With missing indicators on and missing values seen in training, a
  *   0/1 column "<name>_missing" follows.
+ * - numeric, binned (fm_prep_set_bins, for scorecards): instead of standardising, the value is
+ *   one-hot encoded into nedges + 1 bins by strictly increasing edges, bin i holding
+ *   edges[i-1] < x <= edges[i] (the first bin open below, the last open above). With a missing
+ *   bin, a missing value encodes as all bins 0 and a last 0/1 column "<name>_missing" set to 1
+ *   (missing_indicator doubles as the missing bin); without one, a missing value goes to the bin
+ *   of the training median. The edges are stored as an optional "bins" array in the JSON, so
+ *   files written before binning read the same.
  *
  * Thread-safety: a fitted fm_prep_t is read-only and may be used from many threads at once.
  */
@@ -29,6 +36,9 @@ typedef struct fm_prep_column {
     /* numeric */
     double median;    /* imputation value */
     double mean, std; /* standardisation */
+    int binned;       /* 1: one-hot bins by edges (fm_prep_set_bins) instead of standardisation */
+    double *edges;    /* owned; binned: nedges strictly increasing finite upper edges */
+    size_t nedges;    /* binned: the column encodes to nedges + 1 bins (+ the missing bin) */
     /* categorical */
     fm_strdict_t categories; /* one-hot order; id = position in the encoded block */
     int32_t most_frequent;   /* imputation category id, -1 when no category was seen */
@@ -100,6 +110,20 @@ int fm_prep_find(const fm_prep_t *prep, const char *name);
  * left. Marking a column twice is harmless.
  */
 int fm_prep_mark_pii(fm_prep_t *prep, const char *const *names, size_t n, fm_error_t *err);
+
+/*
+ * Makes numeric prep column `column` binned (see the top of this file): copies edges[0..n) (finite
+ * and strictly increasing; n may be 0 for a single bin), makes a missing bin when has_missing_bin
+ * is 1 (missing_indicator = has_missing_bin), and recomputes every column's offset and width.
+ * FM_EINVAL naming the column for an index out of range, a categorical column, or edges that are
+ * not finite and strictly increasing; nothing changes then. Binning a column again replaces its
+ * edges. Not thread-safe: call before the prep is shared.
+ */
+int fm_prep_set_bins(fm_prep_t *prep, size_t column, const double *edges, size_t n,
+                     int has_missing_bin, fm_error_t *err);
+
+/* The bin of value x (not NaN) in a binned column: the number of edges below x, 0..nedges. */
+size_t fm_prep_bin_of(const fm_prep_column_t *c, double x);
 
 /* Serialises the fitted parameters to JSON (caller owns the result, cJSON_Delete). A column's
  * "pii": true is written only when it is set, so files from before the flag read the same. */

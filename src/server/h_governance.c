@@ -40,7 +40,7 @@
 
 /* One request's work, handed to the background thread and back. */
 typedef struct governance {
-    fm_request_t *req;
+    fm_deferred_t deferred; /* first: the background work's request and outcome */
     fm_served_t *served;
     fm_datasets_t *datasets;
     int report; /* the report route; else fairness */
@@ -53,8 +53,6 @@ typedef struct governance {
     double *stored_edges;          /* the stored attributes' bands, owned */
     double threshold;
     /* the outcome */
-    int rc;
-    fm_error_t err;
     cJSON *result; /* fairness */
     fm_buf_t html; /* report */
 } governance_t;
@@ -395,7 +393,8 @@ static int report_of(governance_t *g, const fm_frame_t *frame, const fm_column_t
     return rc;
 }
 
-static int work(governance_t *g, fm_error_t *err) {
+static int work(fm_deferred_t *d, fm_error_t *err) {
+    governance_t *g = (governance_t *)d;
     const fm_model_t *m = g->served->model;
     fm_frame_t *frame = NULL;
     int rc = fm_datasets_load(g->datasets, g->dataset, &frame, NULL, err);
@@ -424,22 +423,12 @@ static int work(governance_t *g, fm_error_t *err) {
 
 /* ---- The requests -------------------------------------------------------------------------- */
 
-static void task(void *ctx) {
-    governance_t *g = ctx;
-    fm_error_clear(&g->err);
-    g->rc = work(g, &g->err);
-    MHD_resume_connection(g->req->connection);
-}
-
 /* Writes the reply once the work is done (the state is freed here, whatever happened). */
 static int finish(fm_request_t *req, fm_error_t *err) {
     governance_t *g = req->resume_state;
     req->resume_state = NULL;
-    int rc = g->rc;
-    if (rc) {
-        *err = g->err;
-        if (rc == FM_EBUSY) req->retry_after = 5;
-    } else if (g->report) {
+    int rc = fm_deferred_outcome(req, &g->deferred, err);
+    if (!rc && g->report) {
         char digest[FM_DIGEST_HEX];
         fm_digest_hex(g->html.data, g->html.len, digest);
         char *audit = malloc(160);
@@ -456,15 +445,8 @@ static int finish(fm_request_t *req, fm_error_t *err) {
         g->html = (fm_buf_t)FM_BUF_INIT;
         req->status = 200;
         req->content_type = "text/html; charset=utf-8";
-    } else {
-        char *text = cJSON_PrintUnformatted(g->result);
-        if (text) {
-            fm_buf_puts(&req->reply, text);
-            free(text);
-            fm_reply_json(req, 200);
-        } else {
-            rc = fm_error_set(err, FM_ENOMEM, "out of memory");
-        }
+    } else if (!rc) {
+        rc = fm_reply_cjson(req, g->result, err);
     }
     governance_free(g);
     return rc;
@@ -501,23 +483,9 @@ static int start(fm_request_t *req, governance_t *g, fm_error_t *err) {
         governance_free(g);
         return rc;
     }
-    g->req = req;
     g->datasets = req->server->datasets;
-    req->resume_state = g;
-    if (atomic_load(&req->server->draining)) {
-        fm_error_clear(&g->err);
-        g->rc = work(g, &g->err);
-        return finish(req, err);
-    }
-    req->resume = finish;
-    req->state = FM_REQ_WAITING;
-    MHD_suspend_connection(req->connection);
-    if (fm_jobs_background(req->server->jobs, task, g, &g->err) != FM_OK) {
-        /* Not queued: nothing else will resume the connection. */
-        g->rc = g->err.code ? g->err.code : FM_EBUSY;
-        MHD_resume_connection(req->connection);
-    }
-    return FM_OK;
+    g->deferred.work = work;
+    return fm_defer(req, &g->deferred, finish, err);
 }
 
 int fm_h_model_fairness(fm_request_t *req, fm_error_t *err) {

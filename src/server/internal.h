@@ -17,6 +17,7 @@
 #include "security/pii.h"
 #include "server/server.h"
 
+#include <cJSON.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -314,6 +315,28 @@ void fm_conns_request_done(struct MHD_Connection *connection);
 struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *addr, int ipv6,
                                  fm_error_t *err);
 
+/* ---- Work off the HTTP threads (deferred.c) ------------------------------------------------ */
+
+/* A handler's state starts with this; work runs on the jobs' background thread. */
+typedef struct fm_deferred {
+    fm_request_t *req;
+    int (*work)(struct fm_deferred *d, fm_error_t *err); /* set by the handler */
+    int rc;                                              /* work's result */
+    fm_error_t err;
+} fm_deferred_t;
+
+/*
+ * Runs d->work off the HTTP thread with req's connection suspended, then finish(req) with
+ * req->resume_state = d (inline, at once, while the server is stopping). finish must free the
+ * handler's state. Returns FM_OK once handed over (or finish's result when run inline).
+ */
+int fm_defer(fm_request_t *req, fm_deferred_t *d, fm_handler_fn finish, fm_error_t *err);
+/* In finish: FM_OK when the work succeeded, else its code with its message in err (and
+ * Retry-After for FM_EBUSY: the background queue was full). */
+int fm_deferred_outcome(fm_request_t *req, const fm_deferred_t *d, fm_error_t *err);
+/* Sets a 200 JSON reply holding json. */
+int fm_reply_cjson(fm_request_t *req, const cJSON *json, fm_error_t *err);
+
 /* ---- Handlers ---------------------------------------------------------------------------- */
 
 int fm_h_live(fm_request_t *req, fm_error_t *err);
@@ -348,6 +371,9 @@ int fm_h_jobs_events(fm_request_t *req, fm_error_t *err);
 int fm_h_jobs_cancel(fm_request_t *req, fm_error_t *err);
 int fm_h_model_fairness(fm_request_t *req, fm_error_t *err);
 int fm_h_model_report(fm_request_t *req, fm_error_t *err);
+int fm_h_loan_decide(fm_request_t *req, fm_error_t *err);
+int fm_h_app_invest_analyze(fm_request_t *req, fm_error_t *err);
+int fm_h_app_risk_portfolio(fm_request_t *req, fm_error_t *err);
 
 /* ---- Server-sent events (h_jobs.c) --------------------------------------------------------- */
 

@@ -62,6 +62,13 @@ static const fm_route_t routes[] = {
      "model.fairness", FM_ROLES_TRAINING_READ, FM_BODY_JSON},
     {"GET", "/api/models/{name}/versions/{version}/report", fm_h_model_report, "model.report",
      FM_ROLES_TRAINING_READ, FM_BODY_NONE},
+    /* Financial applications: loan decisions with a scorecard model */
+    {"POST", "/api/apps/loan/{name}/decide", fm_h_loan_decide, "loan.decide", FM_ROLES_PREDICT,
+     FM_BODY_JSON},
+    {"POST", "/api/apps/loan/{name}/versions/{version}/decide", fm_h_loan_decide, "loan.decide",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
+    {"POST", "/api/apps/invest/analyze", fm_h_app_invest_analyze, "invest.analyze",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
     {"GET", "/api/keys", fm_h_keys_list, "keys.list", FM_ROLE_BIT(FM_ROLE_ADMIN), FM_BODY_NONE},
     {"POST", "/api/keys", fm_h_keys_create, "keys.create", FM_ROLE_BIT(FM_ROLE_ADMIN),
      FM_BODY_JSON},
@@ -86,6 +93,9 @@ static const fm_route_t routes[] = {
      FM_BODY_NONE},
     {"DELETE", "/api/jobs/{id}", fm_h_jobs_cancel, "job.cancel", FM_ROLE_BIT(FM_ROLE_MODELER),
      FM_BODY_NONE},
+    /* Financial applications: portfolio credit risk */
+    {"POST", "/api/apps/risk/portfolio", fm_h_app_risk_portfolio, "risk.portfolio",
+     FM_ROLES_PREDICT, FM_BODY_JSON},
     /* Operations */
     {"GET", "/metrics", fm_h_metrics, "metrics.read", FM_ROLES_OPERATE, FM_BODY_NONE},
 };

@@ -98,6 +98,9 @@ POLICY = {
     "job.events": {"admin", "modeler", "validator", "auditor"},
     "model.fairness": {"admin", "modeler", "validator", "auditor"},
     "model.report": {"admin", "modeler", "validator", "auditor"},
+    "loan.decide": PREDICT,
+    "risk.portfolio": PREDICT,
+    "invest.analyze": PREDICT,
 }
 
 
@@ -281,6 +284,16 @@ def route_spec(c):
                  body=b'{"dataset": "no-such-dataset", "protected": ["Age"]}', ok=404),
         ("GET", "/api/models/{name}/versions/{version}/report"):
             dict(name="credit", version="1", ok=400),
+        # the served model has no scorecard (422): test_loan_api.py makes the decisions
+        ("POST", "/api/apps/loan/{name}/decide"):
+            dict(name="credit", body=b'{"applicant": {"Age": 30}}', ok=422),
+        ("POST", "/api/apps/loan/{name}/versions/{version}/decide"):
+            dict(name="credit", version="1", body=b'{"applicant": {"Age": 30}}', ok=422),
+        ("POST", "/api/apps/risk/portfolio"):
+            dict(body=b'{"exposures": [{"id": "a", "pd": 0.01, "lgd": 0.45, "ead": 100}], '
+                      b'"scenarios": 0}', ok=200),
+        ("POST", "/api/apps/invest/analyze"):
+            dict(body=b'{"series": {"A": {"close": [1, 2, 3, 4]}}}', ok=200),
     }
 
 

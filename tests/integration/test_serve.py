@@ -1021,6 +1021,29 @@ def t_explain(C, c, s):
                 "POST %s: 200 with one explanation per row" % path, r)
 
 
+def t_apps(C, c, s):
+    """The financial applications answer valid requests (test_loan_api.py, test_risk_api.py and
+    test_invest_api.py test them in depth)."""
+    card = c.w.join("card.fmm")
+    fm.finmaas("scorecard", "--data", fm.CREDIT, "--target", "Status", "--positive", "bad",
+               "--out", card)
+    with open(card, "rb") as f:
+        r = s.post("/v2/repository/models/card/versions", f.read(),
+                   headers={"Content-Type": "application/octet-stream"}, key=s.keys["modeler"])
+    C.check(r.status == 201, "a scorecard uploads as model 'card'", r)
+    applicant = {k: v for k, v in c.rows[0].items() if k != "Status"}
+    for path in ("/api/apps/loan/card/decide", "/api/apps/loan/card/versions/1/decide"):
+        r = s.post(path, {"applicant": applicant})
+        C.check(r.status == 200 and r.json().get("decision") in ("approve", "refer", "decline"),
+                "POST %s: 200 with a decision" % path, r)
+    r = s.post("/api/apps/risk/portfolio",
+               {"exposures": [{"id": "a", "pd": 0.02, "lgd": 0.45, "ead": 100}], "scenarios": 1000})
+    C.check(r.status == 200 and "monte_carlo" in r.json(),
+            "POST /api/apps/risk/portfolio: 200 with a Monte Carlo block", r)
+    r = s.post("/api/apps/invest/analyze", {"series": {"A": {"close": [10, 11, 10.5, 12, 11.8]}}})
+    C.check(r.status == 200, "POST /api/apps/invest/analyze: 200", r)
+
+
 def t_route_coverage(C, c, s):
     """Every route of src/server/routes.c was exercised above with a successful request."""
     with open(os.path.join(fm.ROOT, "src", "server", "routes.c")) as f:
@@ -1062,6 +1085,7 @@ def sections(C, w):
     C.section("API keys and the audit log over HTTP", t_keys_audit, C, c, s)
     C.section("datasets and training jobs", t_training, C, c, s)
     C.section("explanations", t_explain, C, c, s)
+    C.section("financial applications", t_apps, C, c, s)
     C.section("route table coverage", t_route_coverage, C, c, s)
     fm.stop_checked(C, s, within=10)
     with open(s.access_log) as f:
