@@ -11,8 +11,9 @@
  *        PD is the binary model's P(positive), of its production version, else the newest)
  *     answers the JSON object `finmaas risk` prints for the same inputs and seed.
  *
- * The body is JSON (the route table checks Content-Type: application/json), so CSV travels as a
- * string in it. The work is bounded (at most 100,000 exposures and 2 x 10^9 exposure-scenarios,
+ *     or the exposures as a text/csv body, with those options in the query string
+ *        (?scenarios=100000&seed=7&levels=0.99,0.999&model=NAME&per_exposure=true ...).
+ * The work is bounded (at most 100,000 exposures and 2 x 10^9 exposure-scenarios,
  * about 10 s on one core) and runs on the jobs' background thread while the connection is
  * suspended, as the governance requests do. A model's CSV is scored from an unlinked temporary
  * file (the frame reader reads files), which disappears with its descriptor.
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_EXPOSURES          100000
 #define MAX_SCENARIOS          10000000
@@ -125,9 +127,69 @@ static int read_levels(risk_work_t *w, const cJSON *levels, fm_error_t *err) {
 }
 
 /* Everything in the body but the exposures themselves, which the work reads. */
+/* A text/csv body: the exposures are the body and the options come from the query string
+ * (?scenarios=..&seed=..&levels=0.99,0.999&model=..), read into the JSON form's members. */
+static int csv_request(fm_request_t *req, cJSON **out, fm_error_t *err) {
+    static const char *const numbers[] = {"scenarios", "seed", "threads", "rho",
+                                          "pd_floor",  "lgd",  "ead",     "maturity"};
+    static const char *const strings[] = {"model", "asset_class"};
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToObject(o, "csv",
+                                     cJSON_CreateString(req->body.data ? req->body.data : ""))) {
+        cJSON_Delete(o);
+        return fm_error_set(err, FM_ENOMEM, "out of memory");
+    }
+    *out = o;
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        const char *v =
+            MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, numbers[i]);
+        if (!v) continue;
+        char *end;
+        double x = strtod(v, &end);
+        if (end == v || *end || !isfinite(x))
+            return fm_error_set(err, FM_EINVAL, "query parameter '%s' must be a number",
+                                numbers[i]);
+        cJSON_AddNumberToObject(o, numbers[i], x);
+    }
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        const char *v =
+            MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, strings[i]);
+        if (v) cJSON_AddStringToObject(o, strings[i], v);
+    }
+    const char *levels =
+        MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, "levels");
+    if (levels) {
+        cJSON *list = cJSON_AddArrayToObject(o, "levels");
+        for (const char *p = levels; list && *p;) {
+            char *end;
+            double x = strtod(p, &end);
+            if (end == p || (*end && *end != ','))
+                return fm_error_set(err, FM_EINVAL,
+                                    "query parameter 'levels' must be numbers separated by "
+                                    "commas");
+            cJSON_AddItemToArray(list, cJSON_CreateNumber(x));
+            p = *end ? end + 1 : end;
+        }
+    }
+    const char *per =
+        MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, "per_exposure");
+    if (per) cJSON_AddBoolToObject(o, "per_exposure", !strcmp(per, "true") || !strcmp(per, "1"));
+    return FM_OK;
+}
+
+static int is_csv(const fm_request_t *req) {
+    const char *type =
+        MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    return type && (!strncasecmp(type, "text/csv", 8) || !strncasecmp(type, "application/csv", 15));
+}
+
 static int read_body(risk_work_t *w, fm_request_t *req, fm_error_t *err) {
-    if (fm_json_parse(req->body.data, req->body.len, "request body", &w->body, err))
+    if (is_csv(req)) {
+        int rc = csv_request(req, &w->body, err);
+        if (rc) return rc;
+    } else if (fm_json_parse(req->body.data, req->body.len, "request body", &w->body, err)) {
         return FM_EPARSE;
+    }
     const cJSON *b = w->body;
     if (!cJSON_IsObject(b))
         return fm_error_set(err, FM_EPARSE, "the request body must be a JSON object");

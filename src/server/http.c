@@ -240,6 +240,12 @@ static int check_headers(fm_request_t *req, struct MHD_Connection *c, char *msg,
         snprintf(msg, size, "Content-Type must be application/json, got '%.64s'", type);
         return 415;
     }
+    if (type && route->body == FM_BODY_JSON_OR_CSV &&
+        strncasecmp(type, "application/json", 16) != 0 && strncasecmp(type, "text/csv", 8) != 0 &&
+        strncasecmp(type, "application/csv", 15) != 0) {
+        snprintf(msg, size, "Content-Type must be application/json or text/csv, got '%.64s'", type);
+        return 415;
+    }
     if (type && route->body == FM_BODY_BINARY &&
         strncasecmp(type, "application/octet-stream", 24) != 0) {
         snprintf(msg, size, "Content-Type must be application/octet-stream, got '%.64s'", type);

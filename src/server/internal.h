@@ -85,6 +85,7 @@ typedef enum {
     FM_BODY_JSON = 1,
     FM_BODY_BINARY = 2,
     FM_BODY_STREAM = 3,
+    FM_BODY_JSON_OR_CSV = 4, /* buffered like JSON; application/json or text/csv */
 } fm_body_kind_t;
 
 typedef int (*fm_handler_fn)(fm_request_t *req, fm_error_t *err);

@@ -95,7 +95,7 @@ static const fm_route_t routes[] = {
      FM_BODY_NONE},
     /* Financial applications: portfolio credit risk */
     {"POST", "/api/apps/risk/portfolio", fm_h_app_risk_portfolio, "risk.portfolio",
-     FM_ROLES_PREDICT, FM_BODY_JSON},
+     FM_ROLES_PREDICT, FM_BODY_JSON_OR_CSV},
     /* Operations */
     {"GET", "/metrics", fm_h_metrics, "metrics.read", FM_ROLES_OPERATE, FM_BODY_NONE},
 };

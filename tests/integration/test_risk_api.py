@@ -75,6 +75,10 @@ def t_json_and_csv(C, c, s):
     r = s.post(PATH, dict(BODY_OPTS, csv=text))
     C.check(r.status == 200 and strip_time(r.json()) == want,
             "CSV exposures: the answer equals `finmaas risk` for the same seed", r)
+    query = "?scenarios=20000&seed=9&threads=2&levels=0.99,0.995,0.999&per_exposure=true"
+    r = s.post(PATH + query, text, headers={"Content-Type": "text/csv"})
+    C.check(r.status == 200 and strip_time(r.json()) == want,
+            "a text/csv body with the options in the query: the same answer", r)
     # Defaults, renamed columns, a given rho and floor, no Monte Carlo.
     text2 = to_csv([{"ID": r["id"], "PD": r["pd"], "EAD": r["ead"]} for r in rows],
                    ["ID", "PD", "EAD"])
@@ -146,8 +150,11 @@ def t_bad(C, c, s):
         r = s.post(PATH, body, headers={"Content-Type": "application/json"})
         err = r.json().get("error", "") if r.status >= 400 else ""
         C.check(r.status == status and err, "%s: %d with an error message" % (what, status), r)
-    r = s.post(PATH, "id,pd,ead\na,0.1,1\n", headers={"Content-Type": "text/csv"})
-    C.check(r.status == 415, "a text/csv body: 415 (CSV travels in {\"csv\": ...})", r)
+    r = s.post(PATH + "?scenarios=lots", "id,pd,ead\na,0.1,1\n", headers={"Content-Type": "text/csv"})
+    err = r.json().get("error", "") if r.status >= 400 else ""
+    C.check(r.status == 400 and "scenarios" in err, "a text/csv body with a bad query: 400", r)
+    r = s.post(PATH, "id,pd,ead\na,0.1,1\n", headers={"Content-Type": "text/plain"})
+    C.check(r.status == 415, "a text/plain body: 415", r)
 
 
 def t_roles_audit(C, c, s):
