@@ -33,4 +33,6 @@ $bin models label --home "$out/home" --name credit --label production --version 
   --name demo-app >"$out/consumer.key")
 echo "score an applicant from another terminal (the key is in $out/consumer.key):"
 echo "  curl -s -H \"Authorization: Bearer \$(cat $out/consumer.key)\" -H 'Content-Type: application/json' localhost:${FINMAAS_DEMO_PORT:-8080}/v2/models/credit/infer -d @docs/examples/applicant.json"
+echo "and explain its score, with the adverse-action reasons (same body, /explain):"
+echo "  curl -s -H \"Authorization: Bearer \$(cat $out/consumer.key)\" -H 'Content-Type: application/json' localhost:${FINMAAS_DEMO_PORT:-8080}/v2/models/credit/explain -d @docs/examples/applicant.json"
 exec $bin serve --home "$out/home" --listen "127.0.0.1:${FINMAAS_DEMO_PORT:-8080}"

@@ -178,7 +178,8 @@ enum {
     "  --fairness-reference COL=GROUP  the reference group (default: the largest)\n"               \
     "  --reweigh               binary: AIF360 reweighing over the protected groups; the model\n"   \
     "                          stores its fairness before and after\n"                             \
-    "  --approve CLASS         binary: the class that means approval (default: the positive)\n"    \
+    "  --approve CLASS         binary: the class that means approval (default: the positive,\n"    \
+    "                          or the other when it is named bad, default, fraud, ...)\n"          \
     "  --cutoff P              approval when P(approve) >= P (default 0.5)\n"                      \
     "  --reason-texts F.json   {\"feature\": \"adverse-action reason text\", ...}\n"               \
     "  --explain-reference R   cutoff (approved applicants just above the cutoff, default) |\n"    \

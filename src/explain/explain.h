@@ -43,10 +43,11 @@
  * that row, and trees use XGBoost's bias.
  *
  * Reason codes (binary models only). "Approve" is one class of the two (default: the positive
- * class). The reasons for a decision are the k features (default 4) with the largest attribution
- * toward decline (negative when approve is the positive class, positive otherwise) against the
- * reference baseline, strictly toward decline only, largest first; each with a text: the
- * configured text for the feature, else "<feature>: value lowers the score".
+ * class, unless it names an adverse outcome such as "bad" or "default": then the other). The
+ * reasons for a decision are the k features (default 4) with the largest attribution toward decline
+ * (negative when approve is the positive class, positive otherwise) against the reference baseline,
+ * strictly toward decline only, largest first; each with a text: the configured text for the
+ * feature, else "<feature>: value weighs against approval".
  *
  * Thread-safety: an fm_explainer_t is read-only after fm_explainer_new; each thread uses its own
  * fm_explain_workspace_t.
@@ -87,7 +88,9 @@ typedef enum {
 
 /* What fm_explain_fit stores. */
 typedef struct fm_explain_fit_options {
-    const char *approve;        /* binary: the class label meaning approval; NULL: positive class */
+    const char *approve;        /* binary: the class label meaning approval; NULL: the positive
+                                   class, or the other one when the positive names an adverse
+                                   outcome ("bad", "default", "delinquent", "fraud", ...) */
     double cutoff;              /* approval when P(approve) >= cutoff; default 0.5 */
     double band;                /* reference group width above the cutoff; default 0.1 */
     int reference_population;   /* 1: the reference group is the whole population */

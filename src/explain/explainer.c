@@ -259,7 +259,7 @@ static int init_layout(fm_explainer_t *e, fm_error_t *err) {
         for (size_t j = 0; j < col->width; j++)
             e->column_of[col->offset + j] = c;
         char text[FM_EXPLAIN_MAX_REASON_TEXT + 64];
-        int len = snprintf(text, sizeof text, "%.100s: value lowers the score", col->name);
+        int len = snprintf(text, sizeof text, "%.100s: value weighs against approval", col->name);
         if (set_text(e, c, text, (size_t)len)) return fm_error_set(err, FM_ENOMEM, "out of memory");
     }
     if (e->model->gbt)

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Rows predicted or explained at a time while fitting. */
 #define FIT_CHUNK 1024
@@ -32,6 +33,16 @@ void fm_explain_fit_options_defaults(fm_explain_fit_options_t *o) {
     o->reasons = NULL;
     o->method = FM_EXPLAIN_AUTO;
     o->steps = FM_EXPLAIN_DEFAULT_STEPS;
+}
+
+/* 1 when a class label names an adverse credit outcome ("bad", "default", ...; any case). */
+static int names_adverse_outcome(const char *label) {
+    static const char *const adverse[] = {"bad",         "default",     "defaulted", "delinquent",
+                                          "charged off", "charged_off", "fraud",     "reject",
+                                          "rejected",    "declined"};
+    for (size_t i = 0; i < sizeof adverse / sizeof adverse[0]; i++)
+        if (strcasecmp(label, adverse[i]) == 0) return 1;
+    return 0;
 }
 
 /* The settings must fit the model; returns the approve class (binary) or -1. */
@@ -59,7 +70,10 @@ static int check_options(const fm_model_t *m, const fm_explain_fit_options_t *o,
                                 FM_EXPLAIN_SHAPLEY_MAX, nraw);
     }
     if (m->task == FM_TASK_BINARY) {
-        *approve = 1;
+        /* Without a setting, approval is the positive class, unless that class names the
+         * adverse outcome (a credit model of P(bad) or P(default)): then it is the other. */
+        *approve =
+            names_adverse_outcome(m->classes[1]) && !names_adverse_outcome(m->classes[0]) ? 0 : 1;
         if (o->approve) {
             if (strcmp(o->approve, m->classes[0]) == 0)
                 *approve = 0;

@@ -427,7 +427,7 @@ def t_reasons(w, model):
             for g in got:
                 ok &= g["text"] == {"Income": "Income is low for the amount asked",
                                     "Records": "Credit records"}.get(
-                                        g["feature"], g["feature"] + ": value lowers the score")
+                                        g["feature"], g["feature"] + ": value weighs against approval")
             ok &= list(r["json"]["attributions"]) == [n for n, c in zip(names, doc["columns"])
                                                       if c["width"] > 0]
         check(ok, "reasons (k=%d): the k most negative attributions, strictly negative, "

@@ -203,7 +203,7 @@ static void test_ig_analytic_relu(void) {
     fm_explain_reasons(e, &ex, 4, reasons, &n);
     FM_CHECK_INT(n, 1);
     FM_CHECK_INT(reasons[0].column, 0);
-    FM_CHECK_STR(reasons[0].text, "a: value lowers the score");
+    FM_CHECK_STR(reasons[0].text, "a: value weighs against approval");
 
     /* Requests that do not apply. */
     fm_explain_request_t r;
