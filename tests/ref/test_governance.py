@@ -129,6 +129,23 @@ declined = e[e["p_good"] < 0.5]
 fmref.check(len(declined) > 0 and declined["reason_1"].notna().all(),
             "every declined applicant gets at least one reason")
 
+# A credit model of P(bad): approval is "good" by default, so reasons are the features that raise
+# the log-odds of bad (positive attributions).
+badm = os.path.join(d, "pbad.fmm")
+fmref.run("train", "--data", os.path.join(fmref.SHARED, "data", "credit_data.csv"), "--target",
+          "Status", "--positive", "bad", "--quiet", "--no-global-explanations", "--out", badm)
+bx = os.path.join(d, "pbad.csv")
+fmref.run("predict", "--model", badm, "--data", os.path.join(fmref.SHARED, "data",
+          "credit_data.csv"), "--explain", "--out", bx)
+e2 = fmref.read_csv(bx).head(500)
+ok = True
+for _, row in e2.iterrows():
+    for k in range(1, 5):
+        f = row[f"reason_{k}"]
+        if isinstance(f, str) and f:
+            ok &= row[f"attr_{f}"] > 0
+fmref.check(ok, "P(bad) model: every reason raises the log-odds of bad (approval is 'good')")
+
 # Bad options: exit 2, one line.
 for args, what in [(["--reweigh"], "--reweigh without --protected"),
                    (["--protected", "nope"], "unknown protected column"),
