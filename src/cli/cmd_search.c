@@ -52,6 +52,8 @@ static const char usage[] =
     "  --iv-threshold X        binary: drop features whose Information Value is below X (WoE\n"
     "                          and IV take the positive class as the 'bad' one)\n"
     "  --importance-repeats N  permutation importance repeats on the test rows (default 3)\n"
+    "  --protected COL,...     protected attributes: left out of every candidate's features;\n"
+    "                          the chosen model stores their fairness (binary targets)\n"
     "  --threads N             BLAS threads of every fit (default 1)\n"
     "  --spec S.json           the whole search as JSON (the body POST /api/jobs takes);\n"
     "                          flags override its fields\n"
@@ -82,7 +84,8 @@ enum {
     OPT_HOME,
     OPT_NAME,
     OPT_SPLIT_OUT,
-    OPT_JSON
+    OPT_JSON,
+    OPT_PROTECTED
 };
 
 static const struct option options[] = {
@@ -105,6 +108,7 @@ static const struct option options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"split-out", required_argument, NULL, OPT_SPLIT_OUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"protected", required_argument, NULL, OPT_PROTECTED},
     {NULL, 0, NULL, 0},
 };
 
@@ -240,6 +244,14 @@ static int parse_args(int argc, char **argv, search_args_t *a) {
             bad = set_number(child_object(f, "search"), "seed", (double)l) ||
                   set_number(child_object(f, "validation"), "seed", (double)l);
             break;
+        case OPT_PROTECTED: {
+            size_t n = 0;
+            char **names = fm_cli_split_list(optarg, &n);
+            if (!names) return fm_cli_usage_error(command, "out of memory");
+            bad = put(f, "protected", names_json(names, n));
+            fm_cli_free_list(names);
+            break;
+        }
         case OPT_IV_THRESHOLD:
             if (fm_cli_parse_double(command, "iv-threshold", optarg, 0.0, 100.0, &d))
                 return FM_EXIT_USAGE;

@@ -75,6 +75,10 @@ static int check_columns(const searcher_t *s, fm_error_t *err) {
         if (fm_frame_find(s->frame, spec->drop[i]) < 0)
             return fm_error_set(err, FM_EINVAL, "drop: column '%s' is not in %s", spec->drop[i],
                                 s->frame->source ? s->frame->source : "the data");
+    for (size_t i = 0; i < spec->nprotected; i++)
+        if (fm_frame_find(s->frame, spec->protected[i]) < 0)
+            return fm_error_set(err, FM_EINVAL, "protected: column '%s' is not in %s",
+                                spec->protected[i], s -> frame -> source);
     for (size_t i = 0; i < spec->npii; i++)
         if (fm_frame_find(s->frame, spec->pii[i]) < 0)
             return fm_error_set(err, FM_EINVAL, "pii: column '%s' is not in %s", spec->pii[i],
@@ -144,13 +148,16 @@ static int select_features(searcher_t *s, fm_error_t *err) {
         r->features = cJSON_CreateArray();
         return r->features ? FM_OK : fm_error_set(err, FM_ENOMEM, "out of memory");
     }
-    const char **skip = malloc((spec->ndrop + spec->npii + 1) * sizeof *skip);
+    const char **skip = malloc((spec->ndrop + spec->npii + spec->nprotected + 1) * sizeof *skip);
     if (!skip) return fm_error_set(err, FM_ENOMEM, "out of memory");
     size_t nskip = 0;
     for (size_t i = 0; i < s->ndrop; i++)
         skip[nskip++] = s->drop[i];
     for (size_t i = 0; i < spec->npii; i++)
         skip[nskip++] = spec->pii[i];
+    /* Protected attributes are no features: no Information Value either. */
+    for (size_t i = 0; i < spec->nprotected; i++)
+        skip[nskip++] = spec->protected[i];
     int rc = fm_search_information_value(s->frame, spec->target, s->target.classes[1],
                                          s->split.train_rows, s->split.ntrain, skip, nskip,
                                          &r->features, err);
@@ -200,6 +207,8 @@ static void base_options(const searcher_t *s, const search_point_t *p, fm_train_
     o->ndrop = s->ndrop;
     o->pii = (const char *const *)s->spec->pii;
     o->npii = s->spec->npii;
+    o->protected = s->spec->protected_attrs;
+    o->nprotected = s->spec->nprotected;
     o->progress = NULL;
     search_point_to_options(p, s->target.task, o);
 }

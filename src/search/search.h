@@ -32,6 +32,8 @@
  *    "model": null,                         one fixed point instead of a space (same keys, each a
  *                                           single value); "space" and "model" exclude each other
  *    "drop": [], "pii": [],                 as fm_train's options
+ *    "protected": [],                       protected attributes: left out of every fit's
+ *                                           features; the refit stores their fairness (binary)
  *    "iv_threshold": null,                  binary: drop features whose IV is below this
  *    "importance_repeats": 3,               permutation importance repeats, 0..100 (0: none)
  *    "early_stopping": {"patience": 10, "valid_fraction": 0.2},   fm_train's, inside every fit

@@ -7,6 +7,7 @@
 
 #include "nn/nn.h"
 #include "search/search.h"
+#include "fairness/fairness.h"
 #include "train/target.h"
 #include "train/train.h"
 
@@ -93,6 +94,10 @@ struct fm_search_spec {
     size_t ncandidates;
     char **drop, **pii;
     size_t ndrop, npii;
+    char **protected; /* protected attributes: out of every fit's features; the refit measures
+                         their fairness (binary targets) */
+    size_t nprotected;
+    fm_fairness_attribute_t *protected_attrs; /* one per name, default banding */
     int has_iv_threshold;
     double iv_threshold;
     int importance_repeats;

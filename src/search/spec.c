@@ -909,9 +909,9 @@ static int parse_early_stopping(const cJSON *v, fm_search_spec_t *s, fm_error_t 
 
 static int parse_top(const cJSON *json, fm_search_spec_t *s, fm_error_t *err) {
     static const char *const keys[] = {
-        "target",  "positive",      "task", "metric", "validation",   "search",
-        "space",   "model",         "drop", "pii",    "iv_threshold", "importance_repeats",
-        "threads", "early_stopping"};
+        "target",  "positive",       "task",     "metric", "validation",   "search",
+        "space",   "model",          "drop",     "pii",    "iv_threshold", "importance_repeats",
+        "threads", "early_stopping", "protected"};
     if (!cJSON_IsObject(json))
         return field_error(err, "search specification", json, "expected %s", "a JSON object");
     int rc = check_keys(json, "", keys, sizeof keys / sizeof keys[0], err);
@@ -969,6 +969,20 @@ static int parse_top(const cJSON *json, fm_search_spec_t *s, fm_error_t *err) {
     }
     if ((rc = parse_names(member(json, "drop"), "drop", &s->drop, &s->ndrop, err))) return rc;
     if ((rc = parse_names(member(json, "pii"), "pii", &s->pii, &s->npii, err))) return rc;
+    if ((rc = parse_names(member(json, "protected"), "protected", &s->protected, &s->nprotected,
+                          err)))
+        return rc;
+    if (s->nprotected > FM_FAIRNESS_MAX_ATTRIBUTES)
+        return fm_error_set(err, FM_EINVAL, "protected: at most %d columns",
+                            FM_FAIRNESS_MAX_ATTRIBUTES);
+    if (s->nprotected && !(s->protected_attrs = calloc(s->nprotected, sizeof *s->protected_attrs)))
+        return fm_error_set(err, FM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->nprotected; i++) {
+        if (!strcmp(s->protected[i], s -> target))
+            return fm_error_set(err, FM_EINVAL, "protected: '%s' is the target column",
+                                s->protected[i]);
+        s->protected_attrs[i].name = s->protected[i];
+    }
     for (size_t i = 0; i < s->ndrop; i++)
         if (!strcmp(s->drop[i], s->target))
             return fm_error_set(err, FM_EINVAL, "drop: '%s' is the target column", s->drop[i]);
@@ -1036,6 +1050,8 @@ void fm_search_spec_free(fm_search_spec_t *s) {
     free(s->candidates);
     free_names(s->drop, s->ndrop);
     free_names(s->pii, s->npii);
+    free_names(s->protected, s->nprotected);
+    free(s->protected_attrs);
     free(s);
 }
 
@@ -1197,6 +1213,7 @@ cJSON *fm_search_spec_to_json(const fm_search_spec_t *s) {
     }
     cJSON_AddItemToObject(j, "drop", names_json(s->drop, s->ndrop));
     cJSON_AddItemToObject(j, "pii", names_json(s->pii, s->npii));
+    cJSON_AddItemToObject(j, "protected", names_json(s->protected, s->nprotected));
     if (s->has_iv_threshold)
         cJSON_AddNumberToObject(j, "iv_threshold", s->iv_threshold);
     else

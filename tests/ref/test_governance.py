@@ -146,6 +146,17 @@ for _, row in e2.iterrows():
             ok &= row[f"attr_{f}"] > 0
 fmref.check(ok, "P(bad) model: every reason raises the log-odds of bad (approval is 'good')")
 
+# A search with protected attributes: no candidate sees them, and the chosen model stores their
+# fairness (the jobs API takes the same "protected" member of the search specification).
+sm = os.path.join(d, "search.fmm")
+fmref.run("search", "--data", data, "--target", "class", "--drop", "w", "--protected", "sex,age",
+          "--budget", "2", "--folds", "3", "--quiet", "--json", "--out", sm)
+sinfo = fmref.run_json("inspect", sm)
+snames = [f["name"] for f in sinfo["features"]]
+fmref.check("sex" not in snames and "age" not in snames, "search: protected columns are no features")
+fmref.check(len(sinfo.get("fairness", {}).get("attributes", [])) == 2,
+            "search: the chosen model stores the fairness of both attributes")
+
 # Bad options: exit 2, one line.
 for args, what in [(["--reweigh"], "--reweigh without --protected"),
                    (["--protected", "nope"], "unknown protected column"),
