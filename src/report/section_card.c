@@ -181,13 +181,25 @@ static void features_table(fm_report_page_t *page, const fm_prep_t *prep) {
         fm_report_puts(page, "</td><td>");
         if (c->width == 0)
             fm_report_puts(page, "not used (no encoded input)");
+        else if (c->type == FM_COLUMN_NUMERIC && c->binned)
+            fm_report_printf(page, "one-hot, %zu bins", c->nedges + 1);
         else if (c->type == FM_COLUMN_NUMERIC)
             fm_report_puts(page, "standardised");
         else
             fm_report_printf(page, "one-hot, %zu categories", c->categories.count);
         if (c->missing_indicator) fm_report_puts(page, "; missing indicator");
         fm_report_puts(page, "</td><td>");
-        if (c->type == FM_COLUMN_NUMERIC) {
+        if (c->type == FM_COLUMN_NUMERIC && c->binned) {
+            /* A scorecard's bins: (-inf, e1], (e1, e2], ..., (ek, inf). */
+            fm_report_puts(page, "<details><summary>bins</summary>(-inf, ");
+            for (size_t k = 0; k < c->nedges; k++) {
+                fm_report_general(page, c->edges[k]);
+                fm_report_puts(page, "], (");
+                fm_report_general(page, c->edges[k]);
+                fm_report_puts(page, ", ");
+            }
+            fm_report_puts(page, "inf)</details>");
+        } else if (c->type == FM_COLUMN_NUMERIC) {
             fm_report_puts(page, "median ");
             fm_report_general(page, c->median);
             fm_report_puts(page, ", mean ");

@@ -232,6 +232,11 @@ def main():
            expect=("trained with reweighing", "Before mitigation",
                    "Measured at training on the model's validation rows"))
 
+    # A scorecard is an ordinary model over binned columns: its card lists the bins.
+    card = os.path.join(out_dir, "card.fmm")
+    run("scorecard", "--data", CREDIT, "--target", "class", "--out", card)
+    report("scorecard", out_dir, card, CREDIT, expect=("<summary>bins</summary>(-inf, ",))
+
     regression = os.path.join(out_dir, "regression.fmm")
     run("train", "--data", CREDIT, "--target", "credit_amount", "--out", regression, "--quiet")
     report("regression", out_dir, regression, CREDIT,
