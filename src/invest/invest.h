@@ -171,10 +171,6 @@ int fm_invest_options_from_json(const cJSON *body, fm_invest_options_t *o, fm_er
 
 /* ---- Statistics --------------------------------------------------------------------------- */
 
-/* The standard normal quantile function Phi^-1(p), p in (0, 1) (NaN outside); relative error
- * below 1e-14 (Acklam's approximation refined by one Halley step). */
-double fm_invest_normal_quantile(double p);
-
 /* Parametric (normal) one-period VaR and ES at level of returns with mean mu and standard
  * deviation sigma, as defined above. */
 void fm_invest_var_normal(double mu, double sigma, double level, double *var, double *es);

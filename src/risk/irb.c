@@ -84,8 +84,8 @@ void fm_risk_irb(fm_risk_class_t c, double pd, double lgd, double ead, double m,
     double r = fm_risk_irb_correlation(c, p);
     double k = 0.0, b = 0.0;
     if (p < 1.0 && p > 0.0) {
-        double x = (fm_risk_norm_inv(p) + sqrt(r) * G_999) / sqrt(1.0 - r);
-        k = lgd * fm_risk_norm_cdf(x) - p * lgd;
+        double x = (fm_normal_quantile(p) + sqrt(r) * G_999) / sqrt(1.0 - r);
+        k = lgd * fm_normal_cdf(x) - p * lgd;
         if (c == FM_RISK_CORPORATE) {
             double mm = m < 1.0 ? 1.0 : m > 5.0 ? 5.0 : m;
             b = fm_risk_irb_maturity_b(p);

@@ -199,7 +199,7 @@ int fm_risk_mc_losses(const fm_risk_portfolio_t *p, const fm_risk_settings_t *s,
                      : !isnan(e->rho) ? e->rho
                                       : fm_risk_irb_correlation(e->asset_class, pd);
         double scale = 1.0 / sqrt(1.0 - rho);
-        terms[i].t = fm_risk_norm_inv(pd) * scale; /* +inf for PD 1: always defaults */
+        terms[i].t = fm_normal_quantile(pd) * scale; /* +inf for PD 1: always defaults */
         terms[i].s = sqrt(rho) * scale;
         terms[i].w = e->lgd * e->ead;
     }

@@ -41,6 +41,7 @@
 #define FM_RISK_H
 
 #include "core/error.h"
+#include "core/normal.h"
 #include "core/strdict.h"
 #include "data/data.h"
 #include "model/model.h"
@@ -54,13 +55,6 @@
 #define FM_RISK_MC_BLOCK         1024   /* scenarios per random stream */
 #define FM_RISK_DEFAULT_PD_FLOOR 0.0003 /* Basel II; Basel III corporate: 0.0005 */
 #define FM_RISK_MAX_SCENARIOS    (1ull << 30)
-
-/* ---- The standard normal distribution ------------------------------------------------------ */
-
-/* N(x), the standard normal CDF. */
-double fm_risk_norm_cdf(double x);
-/* G(p), its inverse (AS241); -inf at 0, +inf at 1, NaN outside [0, 1]. */
-double fm_risk_norm_inv(double p);
 
 /* ---- Exposures ------------------------------------------------------------------------------ */
 

@@ -5,11 +5,11 @@
  * rational approximations accurate to about 1 part in 10^16, written from the published
  * coefficients.
  */
-#include "risk/risk.h"
+#include "core/normal.h"
 
 #include <math.h>
 
-double fm_risk_norm_cdf(double x) {
+double fm_normal_cdf(double x) {
     return 0.5 * erfc(-x * M_SQRT1_2);
 }
 
@@ -21,7 +21,7 @@ static double poly7(const double *c, double x) {
     return v;
 }
 
-double fm_risk_norm_inv(double p) {
+double fm_normal_quantile(double p) {
     static const double a[8] = {3.3871328727963666080e0,  1.3314166789178437745e+2,
                                 1.9715909503065514427e+3, 1.3731693765509461125e+4,
                                 4.5921953931549871457e+4, 6.7265770927008700853e+4,
