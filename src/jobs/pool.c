@@ -504,6 +504,12 @@ int fm_jobs_submit(fm_jobs_t *J, const char *dataset, const char *model, const c
         const cJSON *time = cJSON_GetObjectItemCaseSensitive(validation, "time_column");
         if (cJSON_IsString(time))
             rc = check_column(profile, dataset, "validation.time_column", time->valuestring, err);
+        const cJSON *protected = cJSON_GetObjectItemCaseSensitive(normal, "protected"), *p;
+        cJSON_ArrayForEach(p, protected) {
+            if (rc) break;
+            if (cJSON_IsString(p))
+                rc = check_column(profile, dataset, "protected", p->valuestring, err);
+        }
     }
     size_t candidates = parsed ? fm_search_spec_candidates(parsed) : 0;
     fm_search_spec_free(parsed);
