@@ -100,15 +100,22 @@ typedef struct run {
     double score;
 } run_t;
 
+/* The metric of the sample's predictions (fm_importance_score_fn over a run). */
+static double sample_score(const void *ctx, const double *pred, size_t n) {
+    const run_t *r = ctx;
+    (void)n;
+    return fm_importance_score(r->model, &r->s, pred);
+}
+
 static int permutation_all(run_t *r, cJSON *out, fm_error_t *err) {
     const fm_prep_t *prep = r->model->prep;
     for (size_t k = 0; k < prep->ncolumns; k++) {
         const fm_prep_column_t *c = &prep->columns[k];
         if (c->width == 0) continue;
         double mean, std;
-        int rc =
-            fm_importance_permutation_feature(&r->p, &r->s, c, k, r->x, r->o->repeats, r->o->seed,
-                                              r->score, r->pred, r->perm, &mean, &std, err);
+        int rc = fm_importance_permutation_feature(&r->p, sample_score, r, c, k, r->x, r->s.n,
+                                                   r->o->repeats, r->o->seed, r->score, r->pred,
+                                                   r->perm, &mean, &std, err);
         if (rc) return rc;
         cJSON *entry = cJSON_CreateObject();
         if (!entry || !cJSON_AddItemToArray(out, entry)) {

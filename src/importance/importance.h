@@ -67,4 +67,22 @@ int fm_importance_compute(const fm_model_t *model, const fm_frame_t *frame, cons
                           size_t nrows, const fm_importance_options_t *options, cJSON **out,
                           fm_error_t *err);
 
+/* A metric of n rows' predictions pred[n * width] (predict layout), higher is better; ctx is the
+ * caller's (labels, which metric). */
+typedef double (*fm_importance_score_fn)(const void *ctx, const double *pred, size_t n);
+
+/*
+ * Permutation importance on n already-encoded rows x[n * nfeatures] with the caller's metric, for
+ * callers that hold their own labels and metrics (the model search's leaderboard): baseline
+ * receives score on the rows as they are; for each prep column k, mean[k] and std[k] (population)
+ * of baseline minus the score after shuffling that column's encoded block, over repeats (1..100)
+ * seeded shuffles, the same shuffles fm_importance_compute draws for the same seed and rows.
+ * Columns of width 0 get NaN. Errors: FM_EINVAL for repeats out of range or n = 0, the model's
+ * prediction failures.
+ */
+int fm_importance_permutation_encoded(const fm_model_t *model, const double *x, size_t n,
+                                      fm_importance_score_fn score, const void *ctx, int repeats,
+                                      uint64_t seed, double *baseline, double *mean, double *std,
+                                      fm_error_t *err);
+
 #endif

@@ -90,10 +90,11 @@ int fm_importance_predict(fm_importance_predictor_t *p, const double *x, size_t 
  * shuffled across the rows. *mean and *std (population, ddof 0) over the repeats. Buffers from
  * the caller: pred[s->n * width], perm[s->n].
  */
-int fm_importance_permutation_feature(fm_importance_predictor_t *p, const fm_importance_sample_t *s,
-                                      const fm_prep_column_t *c, size_t column, const double *x,
-                                      int repeats, uint64_t seed, double baseline, double *pred,
-                                      size_t *perm, double *mean, double *std, fm_error_t *err);
+int fm_importance_permutation_feature(fm_importance_predictor_t *p, fm_importance_score_fn score,
+                                      const void *ctx, const fm_prep_column_t *c, size_t column,
+                                      const double *x, size_t n, int repeats, uint64_t seed,
+                                      double baseline, double *pred, size_t *perm, double *mean,
+                                      double *std, fm_error_t *err);
 
 /*
  * Partial dependence and ICE of prep column c on the encoded sample x[n * nfeatures]:

@@ -8,6 +8,7 @@
 #include "importance/internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Golden-ratio increment: seeds of neighbouring columns are far apart before splitmix64. */
@@ -40,10 +41,11 @@ static int predict_permuted(fm_importance_predictor_t *p, const fm_prep_column_t
     return FM_OK;
 }
 
-int fm_importance_permutation_feature(fm_importance_predictor_t *p, const fm_importance_sample_t *s,
-                                      const fm_prep_column_t *c, size_t column, const double *x,
-                                      int repeats, uint64_t seed, double baseline, double *pred,
-                                      size_t *perm, double *mean, double *std, fm_error_t *err) {
+int fm_importance_permutation_feature(fm_importance_predictor_t *p, fm_importance_score_fn score,
+                                      const void *ctx, const fm_prep_column_t *c, size_t column,
+                                      const double *x, size_t n, int repeats, uint64_t seed,
+                                      double baseline, double *pred, size_t *perm, double *mean,
+                                      double *std, fm_error_t *err) {
     double drops[100];
     if (repeats < 1 || repeats > 100)
         return fm_error_set(err, FM_EINVAL, "repeats %d outside 1..100", repeats);
@@ -51,10 +53,10 @@ int fm_importance_permutation_feature(fm_importance_predictor_t *p, const fm_imp
     fm_importance_permutation_rng(&rng, seed, column);
     double sum = 0.0;
     for (int r = 0; r < repeats; r++) {
-        fm_importance_permutation_next(&rng, perm, s->n);
-        int rc = predict_permuted(p, c, x, s->n, perm, pred, err);
+        fm_importance_permutation_next(&rng, perm, n);
+        int rc = predict_permuted(p, c, x, n, perm, pred, err);
         if (rc) return rc;
-        drops[r] = baseline - fm_importance_score(p->model, s, pred);
+        drops[r] = baseline - score(ctx, pred, n);
         sum += drops[r];
     }
     double m = sum / repeats, squares = 0.0;
@@ -63,4 +65,33 @@ int fm_importance_permutation_feature(fm_importance_predictor_t *p, const fm_imp
     *mean = m;
     *std = sqrt(squares / repeats);
     return FM_OK;
+}
+
+int fm_importance_permutation_encoded(const fm_model_t *model, const double *x, size_t n,
+                                      fm_importance_score_fn score, const void *ctx, int repeats,
+                                      uint64_t seed, double *baseline, double *mean, double *std,
+                                      fm_error_t *err) {
+    if (n == 0) return fm_error_set(err, FM_EINVAL, "permutation importance: no rows");
+    if (repeats < 1 || repeats > 100)
+        return fm_error_set(err, FM_EINVAL, "repeats %d outside 1..100", repeats);
+    fm_importance_predictor_t p;
+    int rc = fm_importance_predictor_init(&p, model, n, err);
+    if (rc) return rc;
+    double *pred = malloc(n * p.width * sizeof *pred);
+    size_t *perm = malloc(n * sizeof *perm);
+    if (!pred || !perm) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
+    if (!rc) rc = fm_importance_predict(&p, x, n, pred, err);
+    if (!rc) *baseline = score(ctx, pred, n);
+    const fm_prep_t *prep = model->prep;
+    for (size_t k = 0; !rc && k < prep->ncolumns; k++) {
+        const fm_prep_column_t *c = &prep->columns[k];
+        mean[k] = std[k] = NAN;
+        if (c->width == 0) continue;
+        rc = fm_importance_permutation_feature(&p, score, ctx, c, k, x, n, repeats, seed, *baseline,
+                                               pred, perm, &mean[k], &std[k], err);
+    }
+    free(pred);
+    free(perm);
+    fm_importance_predictor_deinit(&p);
+    return rc;
 }

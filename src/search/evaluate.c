@@ -5,8 +5,8 @@
  * measured exactly as it will predict in production, preprocessing included.
  */
 #include "core/json.h"
-#include "core/rng.h"
 #include "eval/metrics.h"
+#include "importance/importance.h"
 #include "search/search_internal.h"
 
 #include <math.h>
@@ -123,11 +123,6 @@ cJSON *search_metric_report(search_metric_t metric, const fm_model_t *model, con
     return r;
 }
 
-/* A change for the worse in metric, positive when the permuted score is worse. */
-static double worsening(search_metric_t metric, double baseline, double permuted) {
-    return search_metric_higher_is_better(metric) ? baseline - permuted : permuted - baseline;
-}
-
 typedef struct importance {
     const char *feature;
     double mean, std;
@@ -139,71 +134,46 @@ static int compare_importance(const void *a, const void *b) {
     return strcmp(x->feature, y->feature);
 }
 
-/* Shuffles column c of the view among its rows (from saved, its original values). */
-static void permute_column(fm_column_t *c, const void *saved, const size_t *perm, size_t n) {
-    if (c->type == FM_COLUMN_NUMERIC) {
-        const double *from = saved;
-        for (size_t i = 0; i < n; i++)
-            c->values[i] = from[perm[i]];
-    } else {
-        const int32_t *from = saved;
-        for (size_t i = 0; i < n; i++)
-            c->codes[i] = from[perm[i]];
-    }
+/* The search's metric on the view's rows, turned so that higher is better (the importance area
+ * measures drops): a permuted column's mean drop is then how much worse the metric got. */
+typedef struct metric_ctx {
+    const fm_model_t *model;
+    const int *label;
+    const double *value;
+    search_metric_t metric;
+} metric_ctx_t;
+
+static double higher_is_better(const void *ctx, const double *pred, size_t n) {
+    const metric_ctx_t *m = ctx;
+    double v = search_metric_value(m->metric, m->model, pred, m->label, m->value, n);
+    return search_metric_higher_is_better(m->metric) ? v : -v;
 }
 
 int search_importance(const fm_model_t *model, fm_frame_t *view, const int *label,
                       const double *value, search_metric_t metric, int repeats, uint64_t seed,
                       cJSON **out, fm_error_t *err) {
     *out = NULL;
-    size_t n = view->nrows, width = fm_model_output_width(model);
-    size_t ncols = model->prep->ncolumns;
-    double *pred = malloc((n ? n : 1) * width * sizeof *pred);
-    double *saved = malloc((n ? n : 1) * sizeof *saved);
-    size_t *perm = malloc((n ? n : 1) * sizeof *perm);
-    double *drops = malloc((size_t)repeats * sizeof *drops);
+    const fm_prep_t *prep = model->prep;
+    size_t n = view->nrows, ncols = prep->ncolumns;
+    double *x = malloc((n ? n : 1) * prep->nfeatures * sizeof *x);
+    double *mean = malloc((ncols ? ncols : 1) * sizeof *mean);
+    double *std = malloc((ncols ? ncols : 1) * sizeof *std);
     importance_t *items = calloc(ncols ? ncols : 1, sizeof *items);
     size_t nitems = 0;
-    int rc = pred && saved && perm && drops && items
+    double baseline = NAN;
+    metric_ctx_t ctx = {model, label, value, metric};
+    int rc = x && mean && std && items
                  ? FM_OK
                  : fm_error_set(err, FM_ENOMEM, "permutation importance: out of memory");
-    if (!rc) rc = fm_model_predict_frame(model, view, pred, err);
-    double baseline = rc ? NAN : search_metric_value(metric, model, pred, label, value, n);
-    fm_rng_t rng;
-    fm_rng_seed(&rng, seed);
-    for (size_t p = 0; !rc && p < ncols; p++) {
-        const fm_prep_column_t *pc = &model->prep->columns[p];
-        /* A PII column encodes to nothing; shuffling it cannot matter and its name is enough. */
-        if (pc->pii || pc->width == 0) continue;
-        int col = fm_frame_find(view, pc->name);
-        if (col < 0) {
-            rc = fm_error_set(err, FM_EINVAL, "permutation importance: column '%s' is not in %s",
-                              pc->name, view->source ? view->source : "the data");
-            break;
-        }
-        fm_column_t *c = &view->columns[col];
-        size_t cell = c->type == FM_COLUMN_NUMERIC ? sizeof(double) : sizeof(int32_t);
-        void *cells = c->type == FM_COLUMN_NUMERIC ? (void *)c->values : (void *)c->codes;
-        memcpy(saved, cells, n * cell);
-        double sum = 0.0;
-        for (int r = 0; !rc && r < repeats; r++) {
-            for (size_t i = 0; i < n; i++)
-                perm[i] = i;
-            fm_rng_shuffle(&rng, perm, n);
-            permute_column(c, saved, perm, n);
-            rc = fm_model_predict_frame(model, view, pred, err);
-            if (rc) break;
-            double score = search_metric_value(metric, model, pred, label, value, n);
-            drops[r] = worsening(metric, baseline, score);
-            sum += drops[r];
-        }
-        memcpy(cells, saved, n * cell);
-        if (rc) break;
-        double mean = sum / repeats, var = 0.0;
-        for (int r = 0; r < repeats; r++)
-            var += (drops[r] - mean) * (drops[r] - mean);
-        items[nitems++] = (importance_t){pc->name, mean, sqrt(var / repeats)};
-    }
+    if (!rc) rc = fm_prep_transform(prep, view, NULL, n, x, err);
+    if (!rc)
+        rc = fm_importance_permutation_encoded(model, x, n, higher_is_better, &ctx, repeats, seed,
+                                               &baseline, mean, std, err);
+    if (!rc && !search_metric_higher_is_better(metric)) baseline = -baseline;
+    /* A PII column is listed by name only when it encodes to something; its values never show. */
+    for (size_t p = 0; !rc && p < ncols; p++)
+        if (!prep->columns[p].pii && prep->columns[p].width > 0)
+            items[nitems++] = (importance_t){prep->columns[p].name, mean[p], std[p]};
     if (!rc) {
         qsort(items, nitems, sizeof *items, compare_importance);
         cJSON *o = cJSON_CreateObject();
@@ -226,10 +196,9 @@ int search_importance(const fm_model_t *model, fm_frame_t *view, const int *labe
             *out = o;
         }
     }
-    free(pred);
-    free(saved);
-    free(perm);
-    free(drops);
+    free(x);
+    free(mean);
+    free(std);
     free(items);
     return rc;
 }
