@@ -51,21 +51,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Reads the model's columns and its target from path into one frame. */
-static int read_frame(const fm_model_t *m, const char *path, fm_frame_t **frame, fm_error_t *err) {
-    fm_column_spec_t target = {
-        m->target, m->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL, 1, 0};
-    fm_frame_reader_t *reader = NULL;
-    int rc = fm_scoring_open(m, path, &target, 1, &reader, err);
-    if (!rc) {
-        int got = fm_frame_reader_next(reader, SIZE_MAX, frame, err);
-        if (got == 0) rc = fm_error_set(err, FM_EDATA, "%s has no data rows", path);
-        if (got < 0) rc = got;
-    }
-    fm_frame_reader_close(reader);
-    return rc;
-}
-
 static int run(const char *model_path, const char *data, const fm_importance_options_t *o) {
     fm_error_t err;
     fm_error_clear(&err);
@@ -73,7 +58,12 @@ static int run(const char *model_path, const char *data, const fm_importance_opt
     fm_frame_t *frame = NULL;
     cJSON *out = NULL, *mean = NULL;
     int rc = fm_model_load(model_path, &model, &err);
-    if (!rc) rc = read_frame(model, data, &frame, &err);
+    if (!rc) {
+        fm_column_spec_t target = {
+            model->target,
+            model->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL, 1, 0};
+        rc = fm_scoring_read_all(model, data, &target, 1, &frame, &err);
+    }
     if (!rc) rc = fm_importance_compute(model, frame, NULL, frame->nrows, o, &out, &err);
     if (!rc) {
         /* The same rows as the importance: the rows with a target, in file order. */

@@ -104,14 +104,7 @@ static int score_file(const fm_model_t *m, const char *path, const fm_fairness_a
         (fm_column_spec_t){m->target, regression ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL, 1, 0};
     for (size_t k = 0; k < nattrs; k++)
         extra[k + 1] = (fm_column_spec_t){attrs[k].name, FM_COLUMN_CATEGORICAL, 1, 0};
-    fm_frame_reader_t *reader = NULL;
-    int rc = fm_scoring_open(m, path, extra, nattrs + 1, &reader, err);
-    if (!rc) {
-        int got = fm_frame_reader_next(reader, SIZE_MAX, &s->frame, err);
-        if (got == 0) rc = fm_error_set(err, FM_EDATA, "%s has no data rows", path);
-        if (got < 0) rc = got;
-    }
-    fm_frame_reader_close(reader);
+    int rc = fm_scoring_read_all(m, path, extra, nattrs + 1, &s->frame, err);
     if (rc) return rc;
 
     const fm_frame_t *f = s->frame;

@@ -1,8 +1,9 @@
 /*
- * Chunked reading of the columns a model needs.
+ * Reading the columns a model needs: in chunks, or all at once.
  */
 #include "cli/scoring.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,20 @@ int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_s
         if (fm_prep_find(prep, extra[e].name) < 0) specs[n++] = extra[e];
     int rc = fm_frame_reader_open(path, specs, n, out, err);
     free(specs);
+    return rc;
+}
+
+int fm_scoring_read_all(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                        size_t nextra, fm_frame_t **out, fm_error_t *err) {
+    *out = NULL;
+    fm_frame_reader_t *reader = NULL;
+    int rc = fm_scoring_open(model, path, extra, nextra, &reader, err);
+    if (!rc) {
+        int got = fm_frame_reader_next(reader, SIZE_MAX, out, err);
+        if (got == 0) rc = fm_error_set(err, FM_EDATA, "%s has no data rows", path);
+        if (got < 0) rc = got;
+    }
+    fm_frame_reader_close(reader);
     return rc;
 }
 

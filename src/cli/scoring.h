@@ -17,6 +17,12 @@
 int fm_scoring_open(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
                     size_t nextra, fm_frame_reader_t **out, fm_error_t *err);
 
+/* Reads the whole file with the model's columns and the extra ones (as fm_scoring_open) into one
+ * frame, for work that needs every row at once (importance, the report). FM_EDATA for a file with
+ * no data rows. */
+int fm_scoring_read_all(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                        size_t nextra, fm_frame_t **out, fm_error_t *err);
+
 /* Called with each chunk of rows, its predictions (fm_model_predict_frame's layout) and the index
  * of its first row in the file. A non-zero return stops the scoring and is returned. */
 typedef int (*fm_scoring_chunk_fn)(void *ctx, const fm_frame_t *chunk, const double *pred,

@@ -37,7 +37,7 @@
 /* Bytes of coefficient tables one booster may hold. */
 #define TABLE_BUDGET ((size_t)64 << 20)
 /* The unique-path arrays of Algorithm 2 for a tree of depth <= FM_GBT_MAX_DEPTH: a level at tree
- * depth d uses d + 2 elements past its parent's (the root's dummy element included). */
+ * depth d uses d + 2 elements past its parent's (the root's featureless first element included). */
 #define PATH_CAPACITY ((FM_GBT_MAX_DEPTH + 2) * (FM_GBT_MAX_DEPTH + 3) / 2)
 
 /* One node. Internal: threshold in value, split feature, right child (relative to the tree's
@@ -74,8 +74,9 @@ struct fm_gbt_shap {
     size_t cap_nodes, cap_coef, cap_feat;
 };
 
-/* An element of the unique path: a feature (-1 for the root's dummy), the share of the cover
- * reaching it with the feature unknown (zero) and known (one), and the permutation weight. */
+/* An element of the unique path: a feature (-1 for the root's featureless first element), the share
+ * of the cover reaching it with the feature unknown (zero) and known (one), and the permutation
+ * weight. */
 typedef struct path_element {
     int feature;
     double zero, one, pweight;
@@ -219,7 +220,8 @@ static void tree_by_table(const fm_gbt_shap_t *s, const shap_tree_t *t, const do
 
 /* The k coefficients of each of the 2^k patterns of a leaf: for pattern p (bit j set: x does not
  * follow the path's splits on feature j), value * (one_j - zero_j) * UNWOUND-SUM(j) of the path
- * dummy, feature 0, ..., feature k-1 with their cover fractions zero[j] and one_j = !(p >> j & 1).
+ * root element (no feature), feature 0, ..., feature k-1 with their cover fractions zero[j] and
+ * one_j = !(p >> j & 1).
  */
 static void leaf_table(double *out, unsigned k, const double *zero, double value) {
     path_element_t path[TABLE_FEATURES + 1];

@@ -103,14 +103,11 @@ static int reply(fm_request_t *req, const fm_served_t *served, const fm_scorecar
 static int decide(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, fm_error_t *err) {
     const fm_model_t *m = served->model;
     cJSON *body = NULL;
-    fm_scorecard_t *sc = NULL;
-    int rc = fm_scorecard_from_model(m, &sc, err);
-    if (rc) {
-        err->code = rc = rc == FM_ENOMEM ? rc : FM_EDATA;
-        return fm_error_prefix(err, "model '%s' version %lld: ", served->name,
-                               (long long)served->version);
-    }
-    rc = fm_json_parse(req->body.data, req->body.len, "request body", &body, err);
+    const fm_scorecard_t *sc = served->scorecard;
+    if (!sc)
+        return fm_error_set(err, FM_EDATA, "model '%s' version %lld: %s", served->name,
+                            (long long)served->version, served->scorecard_error);
+    int rc = fm_json_parse(req->body.data, req->body.len, "request body", &body, err);
     if (rc) err->code = rc = FM_EPARSE;
     const cJSON *applicant = rc ? NULL : cJSON_GetObjectItemCaseSensitive(body, "applicant");
     const cJSON *id = rc ? NULL : cJSON_GetObjectItemCaseSensitive(body, "id");
@@ -142,7 +139,6 @@ static int decide(fm_request_t *req, fm_served_t *served, fm_scratch_t *s, fm_er
     free(points);
     free(bins);
     cJSON_Delete(body);
-    fm_scorecard_free(sc);
     return rc;
 }
 

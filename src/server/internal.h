@@ -12,6 +12,7 @@
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "registry/registry.h"
+#include "scorecard/scorecard.h"
 #include "security/audit.h"
 #include "security/keys.h"
 #include "security/pii.h"
@@ -230,6 +231,10 @@ struct fm_served {
      * settings cannot be read (it still serves predictions), explain_error then says why. */
     fm_explainer_t *explainer;
     char explain_error[FM_ERROR_MESSAGE_MAX];
+    /* Loan decisions: the scorecard a `finmaas scorecard` model holds, parsed at load; NULL for
+     * other models (or a damaged card), scorecard_error then says why. */
+    fm_scorecard_t *scorecard;
+    char scorecard_error[FM_ERROR_MESSAGE_MAX];
 };
 
 int fm_store_new(fm_server_t *server, fm_store_t **out, fm_error_t *err);

@@ -85,6 +85,7 @@ static void served_free(fm_served_t *s) {
     }
     pthread_mutex_destroy(&s->pool_lock);
     fm_explainer_free(s->explainer); /* after the pool: its workspaces belong to it */
+    fm_scorecard_free(s->scorecard);
     fm_strdict_free(&s->inputs);
     fm_model_free(s->model);
     free(s->metadata);
@@ -226,6 +227,11 @@ static int served_load(fm_store_t *store, const fm_version_info_t *info, fm_serv
         if (fm_explainer_new(s->model, &s->explainer, &explain_err) != FM_OK)
             snprintf(s->explain_error, sizeof s->explain_error, "%s",
                      fm_error_message(&explain_err));
+        fm_error_t card_err;
+        fm_error_clear(&card_err);
+        if (fm_scorecard_from_model(s->model, &s->scorecard, &card_err) != FM_OK)
+            snprintf(s->scorecard_error, sizeof s->scorecard_error, "%s",
+                     fm_error_message(&card_err));
     }
     if (!rc && server->config.batch_max_size > 0)
         rc = fm_batcher_new(s, &server->config, &s->batcher, err);

@@ -9,31 +9,9 @@
 #include "core/rng.h"
 #include "data/prep.h"
 #include "fm_test.h"
+#include "fm_test_frame.h"
 
 #include <unistd.h>
-
-/* Reads text as a CSV frame through a scratch file. */
-static fm_frame_t *frame_from_text(const char *text, const fm_type_overrides_t *o) {
-    char dir[] = "/tmp/fm_prep_test_XXXXXX";
-    if (!mkdtemp(dir)) {
-        FM_CHECK(0);
-        return NULL;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "%s/p.csv", dir);
-    FILE *fp = fopen(path, "wb");
-    if (fp) {
-        fputs(text, fp);
-        fclose(fp);
-    }
-    fm_frame_t *f = NULL;
-    fm_error_t err;
-    int rc = fm_frame_read_csv(path, o, &f, &err);
-    FM_CHECK_MSG(rc == 0, "%s", err.msg);
-    unlink(path);
-    rmdir(dir);
-    return f;
-}
 
 /* x: numeric with a missing value; c: categorical with a tie and a missing value; k: constant;
  * e: numeric, missing in the first four rows. */
@@ -57,7 +35,7 @@ static double population_std(const double *v, size_t n) {
 }
 
 static void test_fit_on_subset(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE, NULL);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     if (!f) return;
     size_t cols[] = {0, 1, 2, 3};
     size_t rows[] = {0, 1, 2, 3}; /* the rows with x = 10 and 7 and category c are not seen */
@@ -153,7 +131,7 @@ static void test_fit_on_subset(void) {
 }
 
 static void test_fit_errors(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE, NULL);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     if (!f) return;
     fm_prep_t *p = (fm_prep_t *)1;
     fm_error_t err;
@@ -183,7 +161,7 @@ static void test_fit_errors(void) {
     }
     /* Transform: a missing column, too many rows, a bad row index. */
     FM_CHECK_INT(fm_prep_fit(f, cols, 2, NULL, 0, NULL, &p, &err), 0);
-    fm_frame_t *g = frame_from_text("x,other\n1,2\n", NULL);
+    fm_frame_t *g = fm_test_frame_from_text("x,other\n1,2\n", NULL);
     double out[64];
     if (p && g) {
         FM_CHECK_INT(fm_prep_transform(p, g, NULL, 1, out, &err), FM_ENOTFOUND);
@@ -200,7 +178,7 @@ static void test_fit_errors(void) {
 
 static void test_category_limit(void) {
     /* z and y three times, a twice, b once. */
-    fm_frame_t *f = frame_from_text("v\nz\ny\nb\na\nz\ny\na\nz\ny\n", NULL);
+    fm_frame_t *f = fm_test_frame_from_text("v\nz\ny\nb\na\nz\ny\na\nz\ny\n", NULL);
     if (!f) return;
     size_t cols[] = {0};
     fm_prep_t *p = NULL;
@@ -235,7 +213,7 @@ static void test_category_limit(void) {
     size_t used = (size_t)sprintf(text, "v\n");
     for (int i = 0; i < 150; i++)
         used += (size_t)sprintf(text + used, "v%03d\n", i);
-    f = frame_from_text(text, NULL);
+    f = fm_test_frame_from_text(text, NULL);
     free(text);
     if (!f) return;
     FM_CHECK_INT(fm_prep_fit(f, cols, 1, NULL, 0, NULL, &p, &err), 0);
@@ -320,7 +298,7 @@ static void raw_row(const fm_prep_t *p, const fm_frame_t *f, size_t r, fm_raw_va
 }
 
 static void test_encode_row_matches_transform(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE, NULL);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     if (!f) return;
     size_t cols[] = {3, 1, 0, 2}; /* prep order differs from the frame's */
     size_t rows[] = {0, 1, 2, 3, 4};
@@ -399,8 +377,8 @@ static void test_mixed_types(void) {
     fm_type_overrides_add(&as_text, "code", FM_COLUMN_CATEGORICAL);
     fm_type_overrides_add(&as_text, "amount", FM_COLUMN_CATEGORICAL);
     const char *text = "code,amount\n1,10\n2,NA\n10,2.5\n0.5,4\n1,1e1\n";
-    fm_frame_t *train = frame_from_text(text, &as_text);
-    fm_frame_t *numbers = frame_from_text(text, NULL); /* both columns numeric */
+    fm_frame_t *train = fm_test_frame_from_text(text, &as_text);
+    fm_frame_t *numbers = fm_test_frame_from_text(text, NULL); /* both columns numeric */
     fm_type_overrides_free(&as_text);
     if (!train || !numbers) {
         fm_frame_free(train);
@@ -440,7 +418,7 @@ static void test_mixed_types(void) {
     /* Text that is not a number fails only when a transformed row holds it. */
     fm_type_overrides_t o = {0};
     fm_type_overrides_add(&o, "amount", FM_COLUMN_CATEGORICAL);
-    fm_frame_t *bad = frame_from_text("amount\n1\nabc\n3\n", &o);
+    fm_frame_t *bad = fm_test_frame_from_text("amount\n1\nabc\n3\n", &o);
     fm_type_overrides_free(&o);
     if (bad && pn) {
         double out[6];
@@ -480,12 +458,12 @@ static int prep_equal(const fm_prep_t *a, const fm_prep_t *b) {
 }
 
 static fm_prep_t *fit_sample(fm_frame_t **frame) {
-    *frame = frame_from_text("x,c,k,e\n"
-                             "0.1,\"a,\"\"quoted\"\"\",5,NA\n"
-                             "0.30000000000000004,b,5,\n"
-                             "NA,\xc3\xa9t\xc3\xa9,5,NA\n"
-                             "-1e-300,NA,5,2\n",
-                             NULL);
+    *frame = fm_test_frame_from_text("x,c,k,e\n"
+                                     "0.1,\"a,\"\"quoted\"\"\",5,NA\n"
+                                     "0.30000000000000004,b,5,\n"
+                                     "NA,\xc3\xa9t\xc3\xa9,5,NA\n"
+                                     "-1e-300,NA,5,2\n",
+                                     NULL);
     if (!*frame) return NULL;
     size_t cols[] = {0, 1, 2, 3};
     fm_prep_options_t opt = {1, 0};
@@ -727,7 +705,7 @@ static void test_pii_marks(void) {
         }
     /* Marking only categorical columns that are all the features leaves none: refused. */
     {
-        fm_frame_t *g = frame_from_text("c\na\nb\n", NULL);
+        fm_frame_t *g = fm_test_frame_from_text("c\na\nb\n", NULL);
         size_t cols[] = {0};
         fm_prep_t *only = NULL;
         if (g && fm_prep_fit(g, cols, 1, NULL, 0, NULL, &only, &err) == 0) {

@@ -7,31 +7,9 @@
 #include "core/json.h"
 #include "data/prep.h"
 #include "fm_test.h"
+#include "fm_test_frame.h"
 
 #include <unistd.h>
-
-/* Reads text as a CSV frame through a scratch file. */
-static fm_frame_t *frame_from_text(const char *text) {
-    char dir[] = "/tmp/fm_prep_bins_XXXXXX";
-    if (!mkdtemp(dir)) {
-        FM_CHECK(0);
-        return NULL;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "%s/p.csv", dir);
-    FILE *fp = fopen(path, "wb");
-    if (fp) {
-        fputs(text, fp);
-        fclose(fp);
-    }
-    fm_frame_t *f = NULL;
-    fm_error_t err;
-    int rc = fm_frame_read_csv(path, NULL, &f, &err);
-    FM_CHECK_MSG(rc == 0, "%s", err.msg);
-    unlink(path);
-    rmdir(dir);
-    return f;
-}
 
 /* x: numeric with a missing value (median of 1,2,4,10,7 = 4); c: categorical; y: numeric, no
  * missing value (median of 5,6,7,8,9,10 = 7.5). */
@@ -54,7 +32,7 @@ static fm_prep_t *fit_all(const fm_frame_t *f, int indicators) {
 }
 
 static void test_bins_and_layout(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     fm_prep_t *p = f ? fit_all(f, 0) : NULL;
     if (!p) {
         fm_frame_free(f);
@@ -130,7 +108,7 @@ static void test_bins_and_layout(void) {
 }
 
 static void test_bad_calls(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     fm_prep_t *p = f ? fit_all(f, 1) : NULL;
     if (!p) {
         fm_frame_free(f);
@@ -155,7 +133,7 @@ static void test_bad_calls(void) {
 }
 
 static void test_json(void) {
-    fm_frame_t *f = frame_from_text(SAMPLE);
+    fm_frame_t *f = fm_test_frame_from_text(SAMPLE, NULL);
     fm_prep_t *p = f ? fit_all(f, 1) : NULL;
     if (!p) {
         fm_frame_free(f);

@@ -6,6 +6,7 @@
  */
 #include "explain/explain_internal.h"
 #include "fm_test.h"
+#include "fm_test_frame.h"
 
 #include <unistd.h>
 
@@ -107,16 +108,10 @@ static void test_method_names(void) {
 /* A binary network over two numeric columns a, b (encoded as standardised values) with the given
  * layer sizes and activation; weights set by the caller. */
 static fm_model_t *tiny_model(const int *sizes, int nsizes, fm_activation_t hidden) {
-    char path[] = "/tmp/fm_explain_unitXXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fdopen(fd, "w");
-    fputs("a,b,y\n1,2,yes\n3,1,no\n2,5,yes\n0,0,no\n", f);
-    fclose(f);
     fm_error_t err;
-    fm_frame_t *frame = NULL;
+    fm_frame_t *frame = fm_test_frame_from_text("a,b,y\n1,2,yes\n3,1,no\n2,5,yes\n0,0,no\n", NULL);
     fm_model_t *m = fm_model_new();
-    int rc = fm_frame_read_csv(path, NULL, &frame, &err);
-    unlink(path);
+    int rc = frame ? FM_OK : FM_EIO;
     size_t cols[2] = {0, 1};
     fm_prep_options_t options = {0, 0};
     if (!rc) rc = fm_prep_fit(frame, cols, 2, NULL, 0, &options, &m->prep, &err);

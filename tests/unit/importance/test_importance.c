@@ -13,28 +13,13 @@
 #include "core/buf.h"
 #include "importance/internal.h"
 #include "fm_test.h"
+#include "fm_test_frame.h"
 #include "fm_test_fs.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
 #define NROWS 120
-
-static fm_frame_t *frame_from_text(const char *text) {
-    char path[128];
-    fm_test_scratch_path(path, sizeof path, "data.csv");
-    FILE *fp = fopen(path, "wb");
-    FM_CHECK(fp != NULL);
-    if (!fp) return NULL;
-    fputs(text, fp);
-    fclose(fp);
-    fm_frame_t *frame = NULL;
-    fm_error_t err;
-    int rc = fm_frame_read_csv(path, NULL, &frame, &err);
-    FM_CHECK_MSG(rc == 0, "%s", err.msg);
-    unlink(path);
-    return frame;
-}
 
 /* NROWS rows: numeric x1 (some missing, many distinct), numeric x2 (5 distinct), categorical color
  * (some missing), categorical name (personal data), the targets y (binary), kind (3 classes),
@@ -57,7 +42,7 @@ static fm_frame_t *make_frame(size_t blank_every) {
                           "abc"[(i * 5) % 3], 50.0 + 3.5 * (double)((i * 13) % 17),
                           (int)((i * 7) % 11 > 5));
     }
-    fm_frame_t *frame = frame_from_text(csv.data);
+    fm_frame_t *frame = fm_test_frame_from_text(csv.data, NULL);
     fm_buf_free(&csv);
     return frame;
 }
@@ -345,7 +330,7 @@ static void test_numeric_grid(void) {
             fm_buf_printf(&csv, "%zu,%zu,%s\n", (i * 37) % 100 + 1, (i * 3) % 4,
                           i % 2 ? "2.5" : "1");
     }
-    fm_frame_t *f = frame_from_text(csv.data);
+    fm_frame_t *f = fm_test_frame_from_text(csv.data, NULL);
     fm_buf_free(&csv);
     fm_importance_sample_t s = {0};
     s.n = f->nrows;
@@ -387,7 +372,7 @@ static void test_numeric_grid(void) {
     fm_importance_sample_deinit(&s);
     fm_frame_free(f);
     /* Text that is not a number in a column read as numbers. */
-    f = frame_from_text("v\n1\nabc\n");
+    f = fm_test_frame_from_text("v\n1\nabc\n", NULL);
     size_t rows[2] = {0, 1};
     fm_importance_sample_t t = {2, rows, NULL, NULL, 0};
     FM_CHECK_INT(fm_importance_numeric_grid(&f->columns[0], &t, 20, &grid, &count, &err), FM_EDATA);
@@ -531,22 +516,23 @@ static void test_errors(void) {
     expect_error(m, f, &o, FM_EINVAL, "max_rows");
     fm_frame_free(f);
 
-    f = frame_from_text("x1,x2,color,name\n1,2,red,a\n3,4,blue,b\n");
+    f = fm_test_frame_from_text("x1,x2,color,name\n1,2,red,a\n3,4,blue,b\n", NULL);
     expect_error(m, f, &d, FM_EDATA, "target column 'y' not found");
     fm_frame_free(f);
-    f = frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,4,blue,b,yes\n5,6,red,c,\n");
+    f = fm_test_frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,4,blue,b,yes\n5,6,red,c,\n",
+                                NULL);
     expect_error(m, f, &d, FM_EDATA, "of class 'yes'");
     fm_frame_free(f);
-    f = frame_from_text("x1,x2,color,name,y\n1,2,red,a,\n3,4,blue,b,NA\n");
+    f = fm_test_frame_from_text("x1,x2,color,name,y\n1,2,red,a,\n3,4,blue,b,NA\n", NULL);
     expect_error(m, f, &d, FM_EDATA, "no row has a value in target column 'y'");
     fm_frame_free(f);
-    f = frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,4,blue,b,maybe\n");
+    f = fm_test_frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,4,blue,b,maybe\n", NULL);
     expect_error(m, f, &d, FM_EDATA, "value 'maybe' is not one of the model's classes");
     fm_frame_free(f);
-    f = frame_from_text("x2,color,name,y\n2,red,a,yes\n4,blue,b,no\n");
+    f = fm_test_frame_from_text("x2,color,name,y\n2,red,a,yes\n4,blue,b,no\n", NULL);
     expect_error(m, f, &d, FM_ENOTFOUND, "'x1'");
     fm_frame_free(f);
-    f = frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,x,blue,b,no\n");
+    f = fm_test_frame_from_text("x1,x2,color,name,y\n1,2,red,a,yes\n3,x,blue,b,no\n", NULL);
     expect_error(m, f, &d, FM_EDATA, "'x2'");
     fm_frame_free(f);
     fm_model_free(m);
@@ -554,7 +540,7 @@ static void test_errors(void) {
     f = make_frame(0);
     m = make_model(f, FM_TASK_REGRESSION, 0);
     fm_frame_free(f);
-    f = frame_from_text("x1,x2,color,name,amount\n1,2,red,a,5\n3,4,blue,b,lots\n");
+    f = fm_test_frame_from_text("x1,x2,color,name,amount\n1,2,red,a,5\n3,4,blue,b,lots\n", NULL);
     expect_error(m, f, &d, FM_EDATA, "value 'lots' is not a number");
     fm_frame_free(f);
     fm_model_free(m);
