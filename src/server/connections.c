@@ -19,6 +19,7 @@
 #include "server/internal.h"
 #include "core/clock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -31,9 +32,10 @@ typedef struct fm_conn {
     int fd;
     unsigned char addr[16]; /* the client address (IPv4 in the first 4 bytes) */
     int addr_len;
-    atomic_llong phase_start_us; /* connection start, or end of its previous request */
-    atomic_int in_request;       /* headers received, not yet completed */
-    int shut;                    /* the sweeper has shut it down */
+    char remote[INET6_ADDRSTRLEN]; /* the client address as text, for the access log */
+    atomic_llong phase_start_us;   /* connection start, or end of its previous request */
+    atomic_int in_request;         /* headers received, not yet completed */
+    int shut;                      /* the sweeper has shut it down */
 } fm_conn_t;
 
 typedef struct ip_slot {
@@ -194,6 +196,11 @@ void fm_conns_notify(void *cls, struct MHD_Connection *connection, void **socket
         }
         c->fd = fd->connect_fd;
         c->addr_len = peer ? address_key(peer->client_addr, c->addr) : 0;
+        /* Formatted once per connection rather than for every request's access-log line. */
+        if (c->addr_len == 4)
+            inet_ntop(AF_INET, c->addr, c->remote, sizeof c->remote);
+        else if (c->addr_len == 16)
+            inet_ntop(AF_INET6, c->addr, c->remote, sizeof c->remote);
         atomic_store(&c->phase_start_us, now_us());
         pthread_mutex_lock(&t->lock);
         c->next = t->list.next;
@@ -238,6 +245,11 @@ static fm_conn_t *conn_of(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return info ? info->socket_context : NULL;
+}
+
+const char *fm_conns_remote(struct MHD_Connection *connection) {
+    fm_conn_t *c = conn_of(connection);
+    return c && c->remote[0] ? c->remote : NULL;
 }
 
 void fm_conns_request_started(struct MHD_Connection *connection) {

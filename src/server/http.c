@@ -512,17 +512,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     int status = req->replied ? req->status : 499; /* the client went away first */
     fm_metrics_http(server->metrics, status);
-    char remote[64] = "";
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (info && info->client_addr) {
-        const struct sockaddr *sa = info->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, remote, sizeof remote);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, remote,
-                      sizeof remote);
-    }
+    const char *remote = fm_conns_remote(c);
     /* Path and model name are the client's text: masked before they are written down. */
     fm_pii_scrub_in_place(server->pii, req->path, sizeof req->path);
     fm_pii_scrub_in_place(server->pii, req->model, sizeof req->model);
@@ -536,7 +526,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         .latency_seconds = fm_clock_seconds() - req->start,
         .bytes_in = req->body.len + req->streamed,
         .bytes_out = req->replied ? req->content_length : 0,
-        .remote = remote[0] ? remote : NULL,
+        .remote = remote,
     };
     fm_access_log_write(server->access_log, &entry);
     request_free(req);
@@ -585,6 +575,9 @@ static void log_mhd_error(void *cls, const char *fmt, va_list ap) {
     fprintf(stderr, "finmaas serve: http: %s\n", text);
 }
 
+/* The memory pool of each connection, in bytes (see fm_http_start). */
+#define FM_HTTP_CONNECTION_MEMORY (16 * 1024)
+
 /* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy. */
 #define TLS_PRIORITIES                                                                             \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
@@ -616,6 +609,11 @@ struct MHD_Daemon *fm_http_start(fm_server_t *server, const struct sockaddr *add
                                            server->conns};
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)&unescape, NULL};
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    /* Each connection's memory pool (request line and headers, read and write buffers) is
+     * zeroed for every request on a kept-alive connection: 16 KiB rather than the default 32
+     * halves that cost, and still holds headers well beyond what clients send (over it: 431). */
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                           (intptr_t)FM_HTTP_CONNECTION_MEMORY, NULL};
     if (server->tls_cert) {
         options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key};
         options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert};

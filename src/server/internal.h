@@ -314,6 +314,8 @@ enum MHD_Result fm_conns_accept(void *cls, const struct sockaddr *addr, socklen_
 void fm_conns_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
                      enum MHD_ConnectionNotificationCode code);
 /* A request's headers have arrived / its response is done (the deadline restarts). */
+/* The client's address as text (formatted once per connection), or NULL when unknown. */
+const char *fm_conns_remote(struct MHD_Connection *connection);
 void fm_conns_request_started(struct MHD_Connection *connection);
 void fm_conns_request_done(struct MHD_Connection *connection);
 

@@ -930,6 +930,10 @@ def t_access_log(C, c, s, log_text):
                 e["latency_ms"] >= 0 for e in entries),
             "every entry has request_id, method, path, status, latency_ms",
             [e for e in entries if not all(k in e for k in fields)][:2])
+    # The client address is formatted once per connection; every request on it carries it.
+    C.check(all(e.get("remote") == "127.0.0.1" for e in entries),
+            "every entry names the client address 127.0.0.1",
+            [e for e in entries if e.get("remote") != "127.0.0.1"][:2])
     by_id = {}
     for e in entries:
         by_id.setdefault(e.get("request_id"), []).append(e)
