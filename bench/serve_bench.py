@@ -27,8 +27,14 @@ delays every request that falls due during it (no coordinated omission). Each of
 followed by nginx at the same rate, as a control: the p99 that the load generator and the
 shared CPUs leave of a server doing nothing.
 
+Unless --no-security-cost, the first thread count is also served with --auth off (no API keys,
+so no audit log and no rate limit), measured in the same rounds right after the server it is
+compared with: the throughput cost of authentication and the durable audit log is the median of
+the per-round ratios of the two.
+
 The script prints a table, the ratios, one PASS/MISS line per goal (finmaas requests/s >= 0.5x
-nginx's and >= 20x the Flask server's; p99 <= 2 ms at half of finmaas's peak rate), and writes
+nginx's and >= 20x the Flask server's; p99 <= 2 ms at half of finmaas's peak rate; requests/s
+with authentication and audit on >= 0.85x those with --auth off), and writes
 everything to bench/out/serve_bench.json. wrk and the server under test share the machine's CPUs;
 the CPU each used is reported beside its figures.
 """
@@ -90,6 +96,9 @@ HALF_RATE_TOLERANCE = 0.02
 GOAL_NGINX_RATIO = 0.5  # finmaas requests/s / nginx's, at least
 GOAL_FLASK_RATIO = 20.0  # finmaas requests/s / the Flask server's, at least
 GOAL_P99_MS = 2.0  # finmaas p99 at half its peak rate, at most
+# finmaas requests/s with authentication and the durable audit log on (its defaults) / with
+# --auth off, at least: their cost at most 15%.
+GOAL_SECURITY_RATIO = 0.85
 
 # CPU seconds per second used by other processes (before the start, or during a run) above which
 # the figures are suspect: someone else is using the shared machine.
@@ -679,6 +688,7 @@ class Benchmark:
         # finmaas home gets a consumer key of its own and the peers carry the first one.
         self.token = os.environ.get("FINMAAS_TOKEN") or None
         self.finmaas_keys = False
+        self.noauth = None  # finmaas serve --auth off, for the cost of security
         self.problems = []
         self.servers = []
         self.work = None
@@ -696,25 +706,31 @@ class Benchmark:
                      "42", "--quiet", "--out", model], "finmaas train", ONE_THREAD)  # fmt: skip
         return model
 
-    def start_finmaas(self, model, threads):
-        server = Server(f"finmaas-t{threads}", f"finmaas serve --threads {threads}", "finmaas")
-        home = self.work / f"home-t{threads}"
+    def start_finmaas(self, model, threads, auth_off_token=None):
+        """finmaas serve --threads THREADS as configured; with auth_off_token, the same with
+        --auth off (no authentication, so no audit log and no rate limit) for the cost of
+        security, its requests carrying auth_off_token so that they are the same bytes."""
+        key, title, args = f"finmaas-t{threads}", f"finmaas serve --threads {threads}", []
+        if auth_off_token is not None:
+            key, title, args = key + "-noauth", title + " --auth off", ["--auth", "off"]
+        server = Server(key, title, "finmaas")
+        home = self.work / f"home-{key[len('finmaas-'):]}"
         out = run_command([self.finmaas, "models", "add", "--home", home, "--name", MODEL, model],
                           "finmaas models add")  # fmt: skip
         versions = re.findall(r"\d+", out)
         server.extra.update(home=str(home), threads=threads,
                             version=versions[-1] if versions else None)  # fmt: skip
-        server.token = self.token
-        if self.finmaas_keys and not self.token:
+        server.token = self.token or auth_off_token
+        if self.finmaas_keys and not server.token:
             # finmaas serve requires an API key by default: a consumer key, as a client has.
             out = run_command([self.finmaas, "keys", "create", "--home", home, "--role",
                                "consumer", "--name", "bench"], "finmaas keys create")  # fmt: skip
             server.token = out.strip().splitlines()[-1].strip()
-        server.log = self.work / f"finmaas-t{threads}.log"
+        server.log = self.work / f"{key}.log"
         start_server(self.procs, server,
                      lambda port: [self.finmaas, "serve", "--home", home, "--listen",
                                    f"{HOST}:{port}", "--threads", threads]
-                     + self.opts.serve_args,
+                     + self.opts.serve_args + args,
                      READY_PATH, auth_headers(server.token), ONE_THREAD)  # fmt: skip
         return server
 
@@ -901,6 +917,14 @@ class Benchmark:
                                  "same row")  # fmt: skip
                 response_body = response_body or body
             server = finmaas_servers[0]
+            if self.finmaas_keys and not self.opts.no_security_cost:
+                # The same server without authentication (nor audit log), for their cost.
+                self.noauth = self.start_finmaas(model, opts.threads[0], server.token or "")
+                body, probability, _ = self.check(self.noauth, "before the load")
+                if body is None:
+                    raise Failed(f"{self.noauth.title} does not answer the benchmark request "
+                                 "correctly; nothing to measure")  # fmt: skip
+                self.noauth.extra.update(probability=probability)
             print(f"finmaas: model version {server.extra['version']}, response "
                   f"{len(response_body)} bytes, P({POSITIVE}) = {server.extra['probability']}"
                   f" (finmaas predict on the same row: {expected})", flush=True)  # fmt: skip
@@ -924,6 +948,9 @@ class Benchmark:
               + ("finmaas's response" if self.finmaas else "the contract's example response")
               + "\n", flush=True)
         self.servers = [nginx, flask] + finmaas_servers
+        if self.noauth:
+            # Right after the server it is compared with, so each pair of runs is adjacent.
+            self.servers.insert(3, self.noauth)
 
         # Peak rate: a warm-up, then --repeat rounds over the servers.
         for server in self.servers:
@@ -995,6 +1022,25 @@ class Benchmark:
         return self.report(machine, nginx, flask, finmaas_servers)
 
     # ---- report -----------------------------------------------------------------------------
+
+    def security_cost(self, stats):
+        """finmaas with authentication and the audit log (its defaults) against --auth off, same
+        thread count: the median over the rounds of the ratio of the two runs of a round, which
+        ran one after the other (on a shared machine a pair shares its conditions, while the
+        machine's speed drifts between rounds). None without the --auth off server."""
+        off = self.noauth
+        on = next((s for s in self.servers if s.key == off.key[:-len("-noauth")]), None) \
+            if off else None  # fmt: skip
+        if not on:
+            return None
+        ratios = [a["rps"] / b["rps"] for a, b in zip(on.runs, off.runs)
+                  if a.get("rps") and b.get("rps")]  # fmt: skip
+        if not ratios:
+            return None
+        return {"ratio": statistics.median(ratios), "pairs": len(ratios), "ratios": ratios,
+                "ratios_shown": ", ".join(f"{r:.2f}" for r in sorted(ratios)),
+                "on": on.title, "off": off.title, "on_rps": stats[on.key]["rps"],
+                "off_rps": stats[off.key]["rps"]}  # fmt: skip
 
     def report(self, machine, nginx, flask, finmaas_servers):
         opts = self.opts
@@ -1108,6 +1154,14 @@ class Benchmark:
              GOAL_NGINX_RATIO, True)  # fmt: skip
         goal("finmaas requests/s vs the Flask server's", ratio(best_rps, stats["flask"]["rps"]),
              GOAL_FLASK_RATIO, True)  # fmt: skip
+        security = self.security_cost(stats)
+        if security:
+            goal("finmaas requests/s with authentication and audit on vs --auth off",
+                 security["ratio"], GOAL_SECURITY_RATIO, True,
+                 detail=f" (cost {100 * (1 - security['ratio']):.0f}%; median of {security['pairs']} "
+                 f"adjacent pairs of runs, ratios {security['ratios_shown']}; "
+                 f"{fmt_rate(security['on_rps'])} against {fmt_rate(security['off_rps'])} "
+                 "requests/s, medians)", **security)  # fmt: skip
         half_target = best_half["target_rps"] if best_half else None
         control_p99 = best_control["p99_ms"] if best_control and best_control["runs"] else None
         goal("finmaas p99 at half its peak rate (fm_loadgen, open loop)",
@@ -1182,6 +1236,9 @@ def main():
                         help="the credit data (default data/credit_data.csv)")
     parser.add_argument("--row", type=int, default=1,
                         help="the data row the request carries (default 1, the first)")
+    parser.add_argument("--no-security-cost", action="store_true",
+                        help="do not measure finmaas serve --auth off beside the defaults (the "
+                             "throughput cost of authentication and the audit log)")  # fmt: skip
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (models, homes, logs) under bench/out/")
     opts = parser.parse_args()

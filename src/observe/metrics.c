@@ -190,7 +190,7 @@ void fm_metrics_http(fm_metrics_t *metrics, int status) {
 
 /* ---- rendering ---- */
 
-static int put_family(fm_buf_t *out, const char *name, const char *type, const char *help) {
+int fm_metrics_put_family(fm_buf_t *out, const char *name, const char *type, const char *help) {
     return fm_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
@@ -299,8 +299,8 @@ static int render_models(fm_metrics_t *m, fm_buf_t *out) {
         {"finmaas_model_batch_size", "Rows scored per batch.", offsetof(fm_model_stats_t, batch),
          1},
     };
-    int rc = put_family(out, "finmaas_model_requests_total", "counter",
-                        "Inference requests answered, by model version and outcome.");
+    int rc = fm_metrics_put_family(out, "finmaas_model_requests_total", "counter",
+                                   "Inference requests answered, by model version and outcome.");
     for (size_t i = 0; i < m->count && !rc; i++) {
         fm_model_stats_t *s = m->models[i];
         rc = put_model_series(out, "finmaas_model_requests_total", s);
@@ -309,15 +309,15 @@ static int render_models(fm_metrics_t *m, fm_buf_t *out) {
         if (!rc) rc = fm_buf_printf(out, ",outcome=\"failure\"} %" PRIu64 "\n", load(&s->failure));
     }
     if (!rc) {
-        rc = put_family(out, "finmaas_model_inferences_total", "counter",
-                        "Rows scored, by model version.");
+        rc = fm_metrics_put_family(out, "finmaas_model_inferences_total", "counter",
+                                   "Rows scored, by model version.");
     }
     for (size_t i = 0; i < m->count && !rc; i++) {
         rc = put_model_series(out, "finmaas_model_inferences_total", m->models[i]);
         if (!rc) rc = fm_buf_printf(out, "} %" PRIu64 "\n", load(&m->models[i]->inferences));
     }
     for (size_t k = 0; k < sizeof histograms / sizeof histograms[0] && !rc; k++) {
-        rc = put_family(out, histograms[k].name, "histogram", histograms[k].help);
+        rc = fm_metrics_put_family(out, histograms[k].name, "histogram", histograms[k].help);
         for (size_t i = 0; i < m->count && !rc; i++) {
             fm_model_stats_t *s = m->models[i];
             fm_histogram_t *h = (fm_histogram_t *)((char *)s + histograms[k].offset);
@@ -328,8 +328,8 @@ static int render_models(fm_metrics_t *m, fm_buf_t *out) {
         }
     }
     if (!rc) {
-        rc = put_family(out, "finmaas_model_in_flight", "gauge",
-                        "Requests being scored now, by model version.");
+        rc = fm_metrics_put_family(out, "finmaas_model_in_flight", "gauge",
+                                   "Requests being scored now, by model version.");
     }
     for (size_t i = 0; i < m->count && !rc; i++) {
         fm_model_stats_t *s = m->models[i];
@@ -340,8 +340,8 @@ static int render_models(fm_metrics_t *m, fm_buf_t *out) {
         }
     }
     if (!rc) {
-        rc = put_family(out, "finmaas_model_load_seconds", "gauge",
-                        "Seconds the last load of the model version took.");
+        rc = fm_metrics_put_family(out, "finmaas_model_load_seconds", "gauge",
+                                   "Seconds the last load of the model version took.");
     }
     for (size_t i = 0; i < m->count && !rc; i++) {
         rc = put_model_series(out, "finmaas_model_load_seconds", m->models[i]);
@@ -353,8 +353,8 @@ static int render_models(fm_metrics_t *m, fm_buf_t *out) {
 }
 
 static int render_process(fm_metrics_t *m, fm_buf_t *out) {
-    int rc = put_family(out, "finmaas_http_requests_total", "counter",
-                        "HTTP responses sent, by status code.");
+    int rc = fm_metrics_put_family(out, "finmaas_http_requests_total", "counter",
+                                   "HTTP responses sent, by status code.");
     for (size_t i = 0; i < HTTP_STATUS_COUNT && !rc; i++) {
         uint64_t n = load(&m->http[i]);
         if (n) {
@@ -364,22 +364,21 @@ static int render_process(fm_metrics_t *m, fm_buf_t *out) {
     }
     int64_t rss = process_rss_bytes(), fds = process_open_fds();
     if (!rc && rss >= 0) {
-        rc = put_family(out, "process_resident_memory_bytes", "gauge",
-                        "Resident memory size in bytes.");
-        if (!rc)
-            rc = fm_buf_printf(out, "process_resident_memory_bytes %" PRId64 "\n", rss);
+        rc = fm_metrics_put_family(out, "process_resident_memory_bytes", "gauge",
+                                   "Resident memory size in bytes.");
+        if (!rc) rc = fm_buf_printf(out, "process_resident_memory_bytes %" PRId64 "\n", rss);
     }
     if (!rc && fds >= 0) {
-        rc = put_family(out, "process_open_fds", "gauge", "Open file descriptors.");
+        rc = fm_metrics_put_family(out, "process_open_fds", "gauge", "Open file descriptors.");
         if (!rc) rc = fm_buf_printf(out, "process_open_fds %" PRId64 "\n", fds);
     }
     if (!rc) {
-        rc = put_family(out, "process_start_time_seconds", "gauge",
-                        "Start time of the process since the Unix epoch in seconds.");
+        rc = fm_metrics_put_family(out, "process_start_time_seconds", "gauge",
+                                   "Start time of the process since the Unix epoch in seconds.");
     }
     if (!rc) {
-        rc = fm_buf_printf(out, "process_start_time_seconds %" PRId64 ".%03d\n",
-                           m->start_seconds, (int)m->start_millis);
+        rc = fm_buf_printf(out, "process_start_time_seconds %" PRId64 ".%03d\n", m->start_seconds,
+                           (int)m->start_millis);
     }
     return rc;
 }

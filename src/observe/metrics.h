@@ -37,7 +37,7 @@
 typedef struct fm_histogram {
     _Atomic uint64_t counts[FM_LATENCY_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
     _Atomic uint64_t count;
-    _Atomic uint64_t sum_nanos;                      /* sum: latency in 1e-9 s units; batch in rows */
+    _Atomic uint64_t sum_nanos; /* sum: latency in 1e-9 s units; batch in rows */
 } fm_histogram_t;
 
 typedef struct fm_model_stats {
@@ -67,5 +67,7 @@ void fm_metrics_http(fm_metrics_t *metrics, int status);
 
 /* Appends the whole exposition to out. Returns 0 or FM_ENOMEM. */
 int fm_metrics_render(fm_metrics_t *metrics, fm_buf_t *out);
+/* Appends the "# HELP" and "# TYPE" lines of a family (for families rendered elsewhere). */
+int fm_metrics_put_family(fm_buf_t *out, const char *name, const char *type, const char *help);
 
 #endif

@@ -21,6 +21,9 @@
  * uncover entries to delete. A final line without its newline (a crash mid-write; never
  * acknowledged, since its fsync had not returned) is cut away by resync.
  *
+ * DURABLE mode paces its groups: one starts at most every DURABLE_COMMIT_INTERVAL_US (200 us),
+ * so under load more requests share each fdatasync, while an idle writer commits at once.
+ *
  * ASYNC mode calls the callback at append time and lets entries gather for up to
  * ASYNC_GATHER_MS before committing them, so the commit follows within 100 ms while busy servers
  * pay for few fsyncs. The entries of a failed ASYNC group, already acknowledged, go back to the
@@ -57,6 +60,13 @@
 #define QUEUE_MAX 65536
 /* Longest accepted string field, in bytes. */
 #define FIELD_MAX (1 << 20)
+/* DURABLE: a group commit starts at most this often. While the last one started less than this
+ * long ago, the writer lets the queue grow until then (or until DURABLE_GATHER_MAX entries wait),
+ * so that concurrent requests share fewer fdatasyncs: measured on a 2-core VM at 18,000
+ * requests/s, the writer's CPU fell from 0.34 to 0.22 CPU, for about 0.1 ms more latency, and
+ * peak throughput did not drop. An idle writer (last commit older than this) commits at once. */
+#define DURABLE_COMMIT_INTERVAL_US 200
+#define DURABLE_GATHER_MAX         4096
 /* Pause after a failed group before retrying ASYNC entries. */
 #define RETRY_PAUSE_MS 100
 /* Both head slots are written and fsync'ed once the writer has been idle this long... */
@@ -482,6 +492,22 @@ static void gather(fm_audit_t *a) {
     a->writer_state = WRITER_BUSY;
 }
 
+/* DURABLE: waits (lock held) until DURABLE_COMMIT_INTERVAL_US after the last commit started. */
+static void pace_durable(fm_audit_t *a, const struct timespec *last_start) {
+    if (!last_start->tv_sec && !last_start->tv_nsec) return;
+    struct timespec deadline = *last_start;
+    deadline.tv_nsec += DURABLE_COMMIT_INTERVAL_US * 1000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    a->writer_state = WRITER_GATHERING;
+    while (!a->stopping && a->queued < DURABLE_GATHER_MAX) {
+        if (pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT) break;
+    }
+    a->writer_state = WRITER_BUSY;
+}
+
 /* Waits (lock held) for entries or stopping; settles the head once idle long enough. */
 static void wait_for_work(fm_audit_t *a) {
     while (!a->first && !a->stopping) {
@@ -508,11 +534,15 @@ static void wait_for_work(fm_audit_t *a) {
 static void *writer_main(void *arg) {
     fm_audit_t *a = arg;
     fm_error_t err;
+    struct timespec last_start = {0, 0}; /* when the last group's commit started */
     pthread_mutex_lock(&a->lock);
     for (;;) {
         wait_for_work(a);
         if (!a->first) break;
-        if (a->durability == FM_AUDIT_ASYNC) gather(a);
+        if (a->durability == FM_AUDIT_ASYNC)
+            gather(a);
+        else
+            pace_durable(a, &last_start);
         pending_t *group = a->first;
         size_t n = a->queued;
         int give_up = a->stopping;
@@ -523,6 +553,7 @@ static void *writer_main(void *arg) {
 
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        last_start = t0;
         fm_error_clear(&err);
         int rc = commit_group(a, group, &err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -769,9 +800,13 @@ static int enqueue(fm_audit_t *a, const fm_audit_entry_t *e, fm_audit_done_fn do
     a->last = p;
     a->queued++;
     a->waiting += after_commit != 0;
-    if (a->writer_state == WRITER_IDLE ||
-        (a->writer_state == WRITER_GATHERING && (after_commit || a->queued >= ASYNC_GATHER_MAX)))
-        pthread_cond_signal(&a->work);
+    /* A gathering writer is woken early only by a full group, or in ASYNC mode by an entry
+     * whose caller waits (fm_audit_append_sync). */
+    int wake = a->writer_state == WRITER_IDLE;
+    if (a->writer_state == WRITER_GATHERING)
+        wake = a->durability == FM_AUDIT_DURABLE ? a->queued >= DURABLE_GATHER_MAX
+                                                 : after_commit || a->queued >= ASYNC_GATHER_MAX;
+    if (wake) pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->lock);
     if (!after_commit && done) done(ctx, 0);
     return FM_OK;

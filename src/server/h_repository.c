@@ -180,8 +180,41 @@ int fm_h_models_list(fm_request_t *req, fm_error_t *err) {
     return FM_OK;
 }
 
+/* The audit log writer's counters: what durability costs (entries per commit, commit time). */
+static int render_audit(fm_audit_t *audit, fm_buf_t *out) {
+    fm_audit_stats_t st;
+    fm_audit_stats(audit, &st);
+    const struct {
+        const char *name, *type, *help;
+        double value;
+    } rows[] = {
+        {"finmaas_audit_entries_total", "counter", "Audit log entries committed.",
+         (double)st.entries},
+        {"finmaas_audit_commits_total", "counter",
+         "Audit log group commits (one write and one fdatasync each).", (double)st.commits},
+        {"finmaas_audit_commit_failures_total", "counter",
+         "Audit log group commits that failed (their requests were answered 500).",
+         (double)st.failures},
+        {"finmaas_audit_lost_total", "counter",
+         "Entries of the asynchronous audit mode given up after a failed commit.", (double)st.lost},
+        {"finmaas_audit_commit_seconds_total", "counter",
+         "Time spent committing audit groups (lock, write, fdatasync, head).", st.commit_seconds},
+        {"finmaas_audit_commit_seconds_max", "gauge", "Longest single audit group commit.",
+         st.max_commit_seconds},
+        {"finmaas_audit_queued_entries", "gauge", "Audit entries waiting to be committed.",
+         (double)st.queued},
+    };
+    int rc = FM_OK;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && !rc; i++) {
+        rc = fm_metrics_put_family(out, rows[i].name, rows[i].type, rows[i].help);
+        if (!rc) rc = fm_buf_printf(out, "%s %.17g\n", rows[i].name, rows[i].value);
+    }
+    return rc;
+}
+
 int fm_h_metrics(fm_request_t *req, fm_error_t *err) {
-    if (fm_metrics_render(req->server->metrics, &req->reply))
+    if (fm_metrics_render(req->server->metrics, &req->reply) ||
+        (req->server->audit && render_audit(req->server->audit, &req->reply)))
         return fm_error_set(err, FM_ENOMEM, "out of memory");
     req->status = 200;
     req->content_type = "text/plain; version=0.0.4; charset=utf-8";

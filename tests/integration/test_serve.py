@@ -908,6 +908,21 @@ def t_metrics(C, c, s):
             bad_codes.append((code, got, want))
     C.check(not bad_codes, "finmaas_http_requests_total{code} counts the answers sent",
             bad_codes)
+    # The audit writer's counters: every request above was authenticated, so audited; the
+    # commits group them (at most as many commits as entries); the log holds at least as many
+    # lines (the keys the test created from the command line are in it too).
+    entries = fm.metric(samples, "finmaas_audit_entries_total")
+    commits = fm.metric(samples, "finmaas_audit_commits_total")
+    took = fm.metric(samples, "finmaas_audit_commit_seconds_total")
+    with open(os.path.join(s.home, "audit.log"), "rb") as f:
+        lines = sum(1 for _ in f)
+    C.check(entries is not None and commits is not None and
+            singles + multis + fails + 1 <= entries <= lines and 1 <= commits <= entries and
+            took is not None and took > 0 and
+            fm.metric(samples, "finmaas_audit_commit_failures_total") == 0 and
+            fm.metric(samples, "finmaas_audit_queued_entries") is not None,
+            "finmaas_audit_*: entries committed (%s, log lines %d), commits (%s), time (%s), "
+            "no failures" % (entries, lines, commits, took))
     rss = None
     for name in ("process_resident_memory_bytes", "finmaas_process_resident_memory_bytes"):
         rss = rss or fm.metric(samples, name)
