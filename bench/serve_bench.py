@@ -1150,11 +1150,14 @@ class Benchmark:
         if best_half and not best_half["runs"]:
             best_half = None
         best_control = control_stats.get(best.key) if best_half else None
+        security = self.security_cost(stats)
+        noauth_vs_nginx = ratio(security["off_rps"], stats["nginx"]["rps"]) if security else None
         goal("finmaas requests/s vs nginx's", ratio(best_rps, stats["nginx"]["rps"]),
-             GOAL_NGINX_RATIO, True)  # fmt: skip
+             GOAL_NGINX_RATIO, True,
+             detail=f" ({security['off']}: {fmt_ratio(noauth_vs_nginx)})" if security else "",
+             auth_off_ratio=noauth_vs_nginx)  # fmt: skip
         goal("finmaas requests/s vs the Flask server's", ratio(best_rps, stats["flask"]["rps"]),
              GOAL_FLASK_RATIO, True)  # fmt: skip
-        security = self.security_cost(stats)
         if security:
             goal("finmaas requests/s with authentication and audit on vs --auth off",
                  security["ratio"], GOAL_SECURITY_RATIO, True,
