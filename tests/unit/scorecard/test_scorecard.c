@@ -8,11 +8,11 @@
  * logit(PD), the float model agrees, reasons and rules), decision policy parsing with bad input,
  * and a damaged stored card refused.
  */
+#include "core/buf.h"
 #include "core/rng.h"
 #include "fm_test.h"
+#include "fm_test_frame.h"
 #include "scorecard/scorecard.h"
-
-#include <unistd.h>
 
 static void test_scaling_worked_example(void) {
     fm_scorecard_scaling_t s;
@@ -43,12 +43,8 @@ static void test_woe_formula(void) {
 
 /* A synthetic credit file: x numeric with bad more likely for large x and some missing values,
  * c categorical with rare categories, k constant. */
-static const char *write_sample(char *dir, char *path, size_t size) {
-    if (!mkdtemp(dir)) return NULL;
-    snprintf(path, size, "%s/s.csv", dir);
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return NULL;
-    fprintf(fp, "x,c,k,y\n");
+static void sample_text(fm_buf_t *b) {
+    fm_buf_puts(b, "x,c,k,y\n");
     fm_rng_t rng;
     fm_rng_seed(&rng, 7);
     static const char *cats[] = {"a", "b", "c", "d", "e"};
@@ -57,29 +53,23 @@ static const char *write_sample(char *dir, char *path, size_t size) {
         int ci = i % 50 == 0 ? 3 + (i / 50) % 2 : i % 3; /* d and e rare (1% each) */
         double z = -2 + 0.04 * x + (ci == 1 ? 0.8 : 0) + (fm_rng_uniform(&rng) - 0.5) * 3;
         if (i % 40 == 7)
-            fprintf(fp, "NA,%s,1,%s\n", cats[ci], z > 0.5 ? "bad" : "good");
+            fm_buf_printf(b, "NA,%s,1,%s\n", cats[ci], z > 0.5 ? "bad" : "good");
         else
-            fprintf(fp, "%.3f,%s,1,%s\n", x, cats[ci], z > 0 ? "bad" : "good");
+            fm_buf_printf(b, "%.3f,%s,1,%s\n", x, cats[ci], z > 0 ? "bad" : "good");
     }
-    fclose(fp);
-    return path;
 }
 
 typedef struct sample {
-    char dir[32], path[64];
     fm_frame_t *frame;
     int32_t *label;
 } sample_t;
 
 static int sample_open(sample_t *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/fm_card_XXXXXX");
-    fm_error_t err;
-    if (!write_sample(s->dir, s->path, sizeof s->path)) return -1;
-    int rc = fm_frame_read_csv(s->path, NULL, &s->frame, &err);
-    FM_CHECK_MSG(rc == 0, "%s", err.msg);
-    unlink(s->path);
-    rmdir(s->dir);
-    if (rc) return -1;
+    fm_buf_t text = FM_BUF_INIT;
+    sample_text(&text);
+    s->frame = fm_test_frame_from_text(text.data, NULL);
+    fm_buf_free(&text);
+    if (!s->frame) return -1;
     const fm_column_t *y = &s->frame->columns[3];
     s->label = malloc(s->frame->nrows * sizeof *s->label);
     for (size_t r = 0; r < s->frame->nrows; r++)
