@@ -688,7 +688,8 @@ class Benchmark:
         # finmaas home gets a consumer key of its own and the peers carry the first one.
         self.token = os.environ.get("FINMAAS_TOKEN") or None
         self.finmaas_keys = False
-        self.noauth = None  # finmaas serve --auth off, for the cost of security
+        # (finmaas serve --threads N, the same with --auth off), for the cost of security
+        self.security_pair = None
         self.problems = []
         self.servers = []
         self.work = None
@@ -919,12 +920,13 @@ class Benchmark:
             server = finmaas_servers[0]
             if self.finmaas_keys and not self.opts.no_security_cost:
                 # The same server without authentication (nor audit log), for their cost.
-                self.noauth = self.start_finmaas(model, opts.threads[0], server.token or "")
-                body, probability, _ = self.check(self.noauth, "before the load")
+                noauth = self.start_finmaas(model, opts.threads[0], server.token or "")
+                body, probability, _ = self.check(noauth, "before the load")
                 if body is None:
-                    raise Failed(f"{self.noauth.title} does not answer the benchmark request "
+                    raise Failed(f"{noauth.title} does not answer the benchmark request "
                                  "correctly; nothing to measure")  # fmt: skip
-                self.noauth.extra.update(probability=probability)
+                noauth.extra.update(probability=probability)
+                self.security_pair = (server, noauth)
             print(f"finmaas: model version {server.extra['version']}, response "
                   f"{len(response_body)} bytes, P({POSITIVE}) = {server.extra['probability']}"
                   f" (finmaas predict on the same row: {expected})", flush=True)  # fmt: skip
@@ -948,9 +950,10 @@ class Benchmark:
               + ("finmaas's response" if self.finmaas else "the contract's example response")
               + "\n", flush=True)
         self.servers = [nginx, flask] + finmaas_servers
-        if self.noauth:
+        if self.security_pair:
             # Right after the server it is compared with, so each pair of runs is adjacent.
-            self.servers.insert(3, self.noauth)
+            on, off = self.security_pair
+            self.servers.insert(self.servers.index(on) + 1, off)
 
         # Peak rate: a warm-up, then --repeat rounds over the servers.
         for server in self.servers:
@@ -1028,11 +1031,9 @@ class Benchmark:
         thread count: the median over the rounds of the ratio of the two runs of a round, which
         ran one after the other (on a shared machine a pair shares its conditions, while the
         machine's speed drifts between rounds). None without the --auth off server."""
-        off = self.noauth
-        on = next((s for s in self.servers if s.key == off.key[:-len("-noauth")]), None) \
-            if off else None  # fmt: skip
-        if not on:
+        if not self.security_pair:
             return None
+        on, off = self.security_pair
         ratios = [a["rps"] / b["rps"] for a, b in zip(on.runs, off.runs)
                   if a.get("rps") and b.get("rps")]  # fmt: skip
         if not ratios:

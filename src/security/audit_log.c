@@ -136,9 +136,9 @@ struct fm_audit {
 
 /* ---- time helpers ---- */
 
-static void timespec_add_ms(struct timespec *t, long ms) {
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (ms % 1000) * 1000000L;
+static void timespec_add_us(struct timespec *t, long us) {
+    t->tv_sec += us / 1000000;
+    t->tv_nsec += (us % 1000000) * 1000L;
     if (t->tv_nsec >= 1000000000L) {
         t->tv_sec++;
         t->tv_nsec -= 1000000000L;
@@ -485,29 +485,18 @@ static pending_t *finish_group(pending_t *group, int rc, const fm_error_t *err, 
     return done_list;
 }
 
-/* In ASYNC mode, waits (lock held) until the group's gathering time is over. */
-static void gather(fm_audit_t *a) {
-    struct timespec deadline = a->first->queued;
-    timespec_add_ms(&deadline, ASYNC_GATHER_MS);
-    a->writer_state = WRITER_GATHERING;
-    while (!a->stopping && a->waiting == 0 && a->queued < ASYNC_GATHER_MAX) {
-        if (pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT) break;
-    }
-    a->writer_state = WRITER_BUSY;
+/* Whether the queued entries make a group to commit now, without waiting out the gathering
+ * time: enough of them, or (ASYNC) one whose caller waits (fm_audit_append_sync). */
+static int group_full(const fm_audit_t *a) {
+    if (a->durability == FM_AUDIT_DURABLE) return a->queued >= DURABLE_GATHER_MAX;
+    return a->waiting > 0 || a->queued >= ASYNC_GATHER_MAX;
 }
 
-/* DURABLE: waits (lock held) until DURABLE_COMMIT_INTERVAL_US after the last commit started. */
-static void pace_durable(fm_audit_t *a, const struct timespec *last_start) {
-    if (!last_start->tv_sec && !last_start->tv_nsec) return;
-    struct timespec deadline = *last_start;
-    deadline.tv_nsec += DURABLE_COMMIT_INTERVAL_US * 1000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+/* Lets the group grow (lock held) until deadline, unless it is full first or the log stops. */
+static void gather_until(fm_audit_t *a, const struct timespec *deadline) {
     a->writer_state = WRITER_GATHERING;
-    while (!a->stopping && a->queued < DURABLE_GATHER_MAX) {
-        if (pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT) break;
+    while (!a->stopping && !group_full(a)) {
+        if (pthread_cond_timedwait(&a->work, &a->lock, deadline) == ETIMEDOUT) break;
     }
     a->writer_state = WRITER_BUSY;
 }
@@ -519,7 +508,7 @@ static void wait_for_work(fm_audit_t *a) {
         if (a->head_behind) {
             struct timespec deadline;
             clock_gettime(CLOCK_MONOTONIC, &deadline);
-            timespec_add_ms(&deadline, HEAD_SYNC_IDLE_MS);
+            timespec_add_us(&deadline, HEAD_SYNC_IDLE_MS * 1000L);
             int timed_out = pthread_cond_timedwait(&a->work, &a->lock, &deadline) == ETIMEDOUT;
             a->writer_state = WRITER_BUSY;
             if (timed_out && !a->first && !a->stopping) {
@@ -544,10 +533,14 @@ static void *writer_main(void *arg) {
     for (;;) {
         wait_for_work(a);
         if (!a->first) break;
-        if (a->durability == FM_AUDIT_ASYNC)
-            gather(a);
-        else if (last_group >= DURABLE_PACE_MIN_GROUP)
-            pace_durable(a, &last_start);
+        /* ASYNC: the first entry's gathering time; DURABLE while concurrent: the pace. */
+        if (a->durability == FM_AUDIT_ASYNC || last_group >= DURABLE_PACE_MIN_GROUP) {
+            int async = a->durability == FM_AUDIT_ASYNC;
+            struct timespec deadline = async ? a->first->queued : last_start;
+            timespec_add_us(&deadline,
+                            async ? ASYNC_GATHER_MS * 1000L : DURABLE_COMMIT_INTERVAL_US);
+            gather_until(a, &deadline);
+        }
         pending_t *group = a->first;
         size_t n = a->queued;
         int give_up = a->stopping;
@@ -594,7 +587,7 @@ static void *writer_main(void *arg) {
             a->queued += k;
             struct timespec pause;
             clock_gettime(CLOCK_MONOTONIC, &pause);
-            timespec_add_ms(&pause, RETRY_PAUSE_MS);
+            timespec_add_us(&pause, RETRY_PAUSE_MS * 1000L);
             while (!a->stopping &&
                    pthread_cond_timedwait(&a->work, &a->lock, &pause) != ETIMEDOUT) {
             }
@@ -806,13 +799,8 @@ static int enqueue(fm_audit_t *a, const fm_audit_entry_t *e, fm_audit_done_fn do
     a->last = p;
     a->queued++;
     a->waiting += after_commit != 0;
-    /* A gathering writer is woken early only by a full group, or in ASYNC mode by an entry
-     * whose caller waits (fm_audit_append_sync). */
-    int wake = a->writer_state == WRITER_IDLE;
-    if (a->writer_state == WRITER_GATHERING)
-        wake = a->durability == FM_AUDIT_DURABLE ? a->queued >= DURABLE_GATHER_MAX
-                                                 : after_commit || a->queued >= ASYNC_GATHER_MAX;
-    if (wake) pthread_cond_signal(&a->work);
+    if (a->writer_state == WRITER_IDLE || (a->writer_state == WRITER_GATHERING && group_full(a)))
+        pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->lock);
     if (!after_commit && done) done(ctx, 0);
     return FM_OK;
