@@ -283,6 +283,7 @@ static void run_job(fm_jobs_t *J, job_t *job) {
 }
 
 static void *worker_main(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-job-worker");
     worker_t *w = arg;
     fm_jobs_t *J = w->jobs;
     lower_priority(NICE_WORKER);
@@ -307,6 +308,7 @@ static void *worker_main(void *arg) {
 }
 
 static void *background_main(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-job-sweep");
     fm_jobs_t *J = arg;
     lower_priority(NICE_BACKGROUND);
     pthread_mutex_lock(&J->lock);

@@ -383,6 +383,7 @@ static uint64_t write_batch(fm_access_log_t *log, uint64_t *unreported) {
 }
 
 static void *writer_main(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-access-log");
     fm_access_log_t *log = arg;
     struct timespec last, deadline;
     clock_gettime(CLOCK_MONOTONIC, &last);

@@ -525,6 +525,7 @@ static void wait_for_work(fm_audit_t *a) {
 }
 
 static void *writer_main(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-audit");
     fm_audit_t *a = arg;
     fm_error_t err;
     struct timespec last_start = {0, 0}; /* when the last group's commit started */

@@ -80,6 +80,7 @@ static void run_batch(fm_batcher_t *b, job_t *jobs) {
 }
 
 static void *batch_loop(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-batcher");
     fm_batcher_t *b = arg;
     pthread_mutex_lock(&b->lock);
     for (;;) {

@@ -96,6 +96,7 @@ static void ip_release(fm_conns_t *t, ip_slot_t *s) {
 }
 
 static void *sweep_loop(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-conn-sweep");
     fm_conns_t *t = arg;
     long period_ms = (long)(t->timeout * 1000 / 4);
     if (period_ms > 250) period_ms = 250;

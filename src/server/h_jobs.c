@@ -194,6 +194,7 @@ static void wake_stream(sse_stream_t *s) {
 }
 
 static void *heartbeat_main(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-job-events");
     fm_sse_hub_t *hub = arg;
     pthread_mutex_lock(&hub->lock);
     while (!hub->closing) {

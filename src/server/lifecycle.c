@@ -29,6 +29,7 @@
 /* The watcher: picks up API keys every KEYS_POLL_MS (with authentication on) and registry changes
  * every watch_interval_ms (when that is not 0). */
 static void *watch_loop(void *arg) {
+    pthread_setname_np(pthread_self(), "fm-watcher");
     fm_server_t *s = arg;
     long registry_ms = s->config.watch_interval_ms;
     long keys_ms = s->keystore ? KEYS_POLL_MS : 0;

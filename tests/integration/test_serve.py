@@ -1080,6 +1080,20 @@ def t_route_coverage(C, c, s):
 # ---- main ----------------------------------------------------------------------------------
 
 
+def t_threads(C, c, s):
+    """The server's own threads carry names (docs/architecture.md), for top -H, perf and gdb."""
+    task = "/proc/%d/task" % s.proc.pid
+    names = set()
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.add(f.read().strip())
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    for name in ("fm-audit", "fm-access-log", "fm-watcher", "fm-conn-sweep", "fm-job-worker"):
+        C.check(name in names, "a thread named " + name, sorted(names))
+
+
 def sections(C, w):
     c = setup(w)
     s = fm.Server(c.home, w.path).start()
@@ -1106,6 +1120,7 @@ def sections(C, w):
     C.section("explanations", t_explain, C, c, s)
     C.section("financial applications", t_apps, C, c, s)
     C.section("route table coverage", t_route_coverage, C, c, s)
+    C.section("thread names", t_threads, C, c, s)
     fm.stop_checked(C, s, within=10)
     with open(s.access_log) as f:
         log_text = f.read()
