@@ -19,6 +19,7 @@
  * degree 2 steps - 1 and converging geometrically for analytic functions such as tanh networks.
  */
 #include "explain/explain_internal.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -160,15 +161,10 @@ int fm_explain_crossings(const double *alpha, const double *values, size_t npoin
     return 0;
 }
 
-static int ascending(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int fm_explain_merge_breakpoints(double *breaks, size_t *nbreaks, size_t cap, double *found,
                                  size_t nfound) {
     if (nfound == 0) return 0;
-    qsort(found, nfound, sizeof *found, ascending);
+    qsort(found, nfound, sizeof *found, fm_compare_double);
     size_t n = *nbreaks;
     if (n + nfound > cap) return -1;
     /* Merge from the back so that breaks can hold the result in place. */

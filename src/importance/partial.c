@@ -10,24 +10,11 @@
  * when the fraction is at least one half) and points as numpy.linspace makes them.
  */
 #include "importance/internal.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-th percentile (0..100) of sorted[0..n), n > 0, by numpy.percentile's "linear" method. */
-static double percentile(const double *sorted, size_t n, double q) {
-    double index = q / 100.0 * (double)(n - 1);
-    double below = floor(index);
-    size_t lo = (size_t)below, hi = lo + 1 < n ? lo + 1 : n - 1;
-    double t = index - below, a = sorted[lo], b = sorted[hi], diff = b - a;
-    return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
-}
 
 /* The raw number in frame row r of column fc, NaN when missing. */
 static int raw_number(const fm_column_t *fc, size_t r, double *out, fm_error_t *err) {
@@ -60,7 +47,7 @@ int fm_importance_numeric_grid(const fm_column_t *fc, const fm_importance_sample
         }
         if (!isnan(x)) v[n++] = x;
     }
-    qsort(v, n, sizeof *v, compare_double);
+    qsort(v, n, sizeof *v, fm_compare_double);
     size_t distinct = 0;
     for (size_t i = 0; i < n && distinct <= max_points; i++)
         if (i == 0 || v[i] != v[i - 1]) distinct++;
@@ -72,7 +59,7 @@ int fm_importance_numeric_grid(const fm_column_t *fc, const fm_importance_sample
         *count = k;
         return FM_OK;
     }
-    double start = percentile(v, n, 5.0), stop = percentile(v, n, 95.0);
+    double start = fm_quantile_sorted(v, n, 0.05), stop = fm_quantile_sorted(v, n, 0.95);
     double step = (stop - start) / (double)(max_points - 1);
     for (size_t i = 0; i < max_points; i++)
         v[i] = (double)i * step + start;

@@ -13,6 +13,7 @@
 #include "invest/invest.h"
 
 #include "train/train.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -49,14 +50,11 @@ static double *add_column(features_t *f, const char *name) {
     return c->values;
 }
 
+/* The sample standard deviation of x[0..n), n >= 2. */
 static double sample_sd(const double *x, size_t n) {
-    double m = 0, q = 0;
-    for (size_t i = 0; i < n; i++)
-        m += x[i];
-    m /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        q += (x[i] - m) * (x[i] - m);
-    return sqrt(q / (double)(n - 1));
+    double mean, sd;
+    fm_mean_sd(x, n, &mean, &sd);
+    return sd;
 }
 
 /* Builds the feature frame of one ticker; r[t] (t >= 1) is the return of day t. */

@@ -9,6 +9,7 @@
 
 #include "core/normal.h"
 #include "core/rng.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,23 +22,16 @@ void fm_invest_var_normal(double mu, double sigma, double level, double *var, do
     *es = sigma * phi / (1 - level) - mu;
 }
 
-static int cmp_double(const void *pa, const void *pb) {
-    double a = *(const double *)pa, b = *(const double *)pb;
-    return (a > b) - (a < b);
-}
-
 void fm_invest_sorted_losses(const double *r, size_t n, double *out) {
     for (size_t i = 0; i < n; i++)
         out[i] = -r[i];
-    qsort(out, n, sizeof *out, cmp_double);
+    qsort(out, n, sizeof *out, fm_compare_double);
 }
 
 void fm_invest_var_historical(const double *sorted_losses, size_t n, double level, double *var,
                               double *es) {
-    double h = (double)(n - 1) * level;
-    size_t lo = (size_t)floor(h);
-    size_t hi = lo + 1 < n ? lo + 1 : lo;
-    double v = sorted_losses[lo] + (h - (double)lo) * (sorted_losses[hi] - sorted_losses[lo]);
+    double v = fm_quantile_sorted(sorted_losses, n, level);
+    size_t lo = (size_t)floor((double)(n - 1) * level);
     /* The tail is the losses at or beyond VaR: from the first sorted loss >= v to the end. */
     size_t first = lo;
     while (first > 0 && sorted_losses[first - 1] >= v)
@@ -80,21 +74,10 @@ double fm_invest_max_drawdown(const double *price, size_t n, size_t *peak, size_
     return worst;
 }
 
-static void mean_std(const double *x, size_t n, double *mean, double *sd) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += x[i];
-    double m = s / (double)n, q = 0;
-    for (size_t i = 0; i < n; i++)
-        q += (x[i] - m) * (x[i] - m);
-    *mean = m;
-    *sd = n > 1 ? sqrt(q / (double)(n - 1)) : 0;
-}
-
 static void beta_against(const double *r, const double *ri, size_t n, double *beta, double *corr) {
     double mr, sr, mi, si;
-    mean_std(r, n, &mr, &sr);
-    mean_std(ri, n, &mi, &si);
+    fm_mean_sd(r, n, &mr, &sr);
+    fm_mean_sd(ri, n, &mi, &si);
     double cov = 0;
     for (size_t i = 0; i < n; i++)
         cov += (r[i] - mr) * (ri[i] - mi);
@@ -126,8 +109,8 @@ int fm_invest_stats_compute(const double *price, const double *index_price, size
     }
     double P = o->periods_per_year;
     out->n = m;
-    mean_std(r, m, &out->mean, &out->stdev);
-    mean_std(lr, m, &out->log_mean, &out->log_stdev);
+    fm_mean_sd(r, m, &out->mean, &out->stdev);
+    fm_mean_sd(lr, m, &out->log_mean, &out->log_stdev);
     out->annual_return = P * out->mean;
     out->annual_log_return = P * out->log_mean;
     out->cagr = pow(price[n - 1] / price[0], P / (double)m) - 1;
@@ -153,7 +136,7 @@ int fm_invest_stats_compute(const double *price, const double *index_price, size
         fm_rng_seed(&rng, mc_seed);
         for (size_t i = 0; i < draws; i++)
             sorted[i] = -(out->mean + out->stdev * fm_rng_normal(&rng));
-        qsort(sorted, draws, sizeof *sorted, cmp_double);
+        qsort(sorted, draws, sizeof *sorted, fm_compare_double);
         for (size_t k = 0; k < o->nlevels; k++)
             fm_invest_var_historical(sorted, draws, o->levels[k], &out->var_mc[k], &out->es_mc[k]);
     } else {

@@ -9,6 +9,7 @@
 #include "jobs/jobs.h"
 
 #include "core/json.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,25 +20,12 @@ static const struct {
     double q;
 } quantiles[] = {{"p01", 0.01}, {"p25", 0.25}, {"p50", 0.50}, {"p75", 0.75}, {"p99", 0.99}};
 
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile of sorted[0..n), n > 0: h = (n - 1) q, interpolated between floor and ceil. */
-static double quantile(const double *sorted, size_t n, double q) {
-    double h = (double)(n - 1) * q;
-    size_t lo = (size_t)floor(h);
-    if (lo + 1 >= n) return sorted[n - 1];
-    return sorted[lo] + (h - (double)lo) * (sorted[lo + 1] - sorted[lo]);
-}
-
 /* The non-missing values of a numeric column, sorted, into out; returns their count. */
 static size_t sorted_values(const fm_column_t *col, size_t nrows, double *out) {
     size_t n = 0;
     for (size_t r = 0; r < nrows; r++)
         if (!isnan(col->values[r])) out[n++] = col->values[r];
-    qsort(out, n, sizeof *out, compare_doubles);
+    qsort(out, n, sizeof *out, fm_compare_double);
     return n;
 }
 
@@ -66,7 +54,8 @@ static void profile_numeric(cJSON *c, const fm_column_t *col, size_t nrows, int 
     fm_json_add_number(c, "std", n > 1 ? sqrt(squares / (double)(n - 1)) : NAN);
     cJSON *q = cJSON_AddObjectToObject(c, "quantiles");
     for (size_t k = 0; k < sizeof quantiles / sizeof quantiles[0]; k++)
-        fm_json_add_number(q, quantiles[k].name, n ? quantile(scratch, n, quantiles[k].q) : NAN);
+        fm_json_add_number(q, quantiles[k].name,
+                           n ? fm_quantile_sorted(scratch, n, quantiles[k].q) : NAN);
 }
 
 typedef struct category {

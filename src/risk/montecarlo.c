@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/rng.h"
+#include "core/stats.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -228,11 +229,6 @@ int fm_risk_mc_losses(const fm_risk_portfolio_t *p, const fm_risk_settings_t *s,
 
 /* ---- Summary --------------------------------------------------------------------------------- */
 
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The 1-based order statistic i of sorted[n], i clamped to [1, n]. */
 static double order(const double *sorted, size_t n, double i) {
     if (i < 1.0) i = 1.0;
@@ -270,16 +266,9 @@ int fm_risk_mc_summarise(double *losses, size_t n, const double *levels, size_t 
     if (n == 0) return fm_error_set(err, FM_EINVAL, "no scenarios to summarise");
     if (nlevels > FM_RISK_MAX_LEVELS)
         return fm_error_set(err, FM_EINVAL, "at most %d levels", FM_RISK_MAX_LEVELS);
-    qsort(losses, n, sizeof *losses, compare_double);
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += losses[i];
-    double mean = sum / (double)n, ss = 0.0;
-    for (size_t i = 0; i < n; i++)
-        ss += (losses[i] - mean) * (losses[i] - mean);
+    qsort(losses, n, sizeof *losses, fm_compare_double);
     out->scenarios = n;
-    out->mean = mean;
-    out->sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
+    fm_mean_sd(losses, n, &out->mean, &out->sd);
     out->mean_std_error = out->sd / sqrt((double)n);
     out->min = losses[0];
     out->max = losses[n - 1];

@@ -5,6 +5,7 @@
  * category, and missing values get their own bin. search.h gives the formulas.
  */
 #include "core/json.h"
+#include "core/stats.h"
 #include "search/search_internal.h"
 
 #include <math.h>
@@ -28,11 +29,6 @@ typedef struct bin {
     const char *category; /* categorical bins; NULL for numeric and missing */
     int missing;
 } bin_t;
-
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int compare_category(const void *a, const void *b) {
     const bin_t *x = a, *y = b;
@@ -61,7 +57,7 @@ static size_t numeric_bins(const fm_column_t *c, const size_t *use, size_t nuse,
     size_t m = 0;
     for (size_t i = 0; i < nuse; i++)
         if (!isnan(c->values[use[i]])) sorted[m++] = c->values[use[i]];
-    qsort(sorted, m, sizeof *sorted, compare_double);
+    qsort(sorted, m, sizeof *sorted, fm_compare_double);
     double edges[IV_BINS];
     size_t nedges = 0;
     for (size_t k = 1; m > 0 && k < IV_BINS; k++) {
