@@ -167,16 +167,6 @@ static int write_header(fm_buf_t *out, const fm_model_t *m, char **keep, size_t 
 }
 
 /* Writes a kept cell: as it is, or masked (PII columns: keep_pii[k] set, pii the home's key). */
-static int write_kept(fm_buf_t *out, const char *text, size_t len, int masked,
-                      const fm_pii_t *pii) {
-    if (!masked) return fm_csv_write_field(out, text, len);
-    fm_buf_t token = FM_BUF_INIT;
-    int rc = fm_pii_mask_value(pii, text, len, &token);
-    if (!rc) rc = fm_csv_write_field(out, token.data ? token.data : "", token.len);
-    fm_buf_free(&token);
-    return rc;
-}
-
 /* Writes the rows of one chunk. keep_cols: chunk column index of each kept column; keep_pii:
  * whether it is personal data, written masked with pii. */
 static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chunk,
@@ -187,17 +177,7 @@ static int write_rows(fm_buf_t *out, const fm_model_t *m, const fm_frame_t *chun
     if (e && (rc = fm_prep_transform(m->prep, chunk, NULL, chunk->nrows, e->x, err))) return rc;
     for (size_t i = 0; i < chunk->nrows && !rc; i++) {
         for (size_t k = 0; k < nkeep && !rc; k++) {
-            const fm_column_t *col = &chunk->columns[keep_cols[k]];
-            if (col->type == FM_COLUMN_CATEGORICAL) {
-                int32_t code = col->codes[i];
-                if (code >= 0)
-                    rc = write_kept(out, fm_strdict_get(&col->dict, code), col->dict.lens[code],
-                                    keep_pii[k], pii);
-            } else if (col->values[i] == col->values[i]) {
-                char number[32];
-                int len = snprintf(number, sizeof number, "%.17g", col->values[i]);
-                rc = write_kept(out, number, (size_t)len, keep_pii[k], pii);
-            }
+            rc = fm_scoring_put_cell(out, chunk, keep_cols[k], i, keep_pii[k] ? pii : NULL);
             if (!rc) rc = fm_buf_putc(out, ',');
         }
         const double *row = pred + i * width;
@@ -362,14 +342,7 @@ int fm_cmd_predict(int argc, char **argv) {
     if (!rc)
         rc = predict_file(model, data, out_path ? file.fp : stdout, keep, nkeep, pii,
                           explain ? &ex : NULL, &rows, &t, &err);
-    if (out_path) {
-        if (!rc)
-            rc = fm_atomic_file_commit(&file, &err);
-        else
-            fm_atomic_file_abort(&file);
-    } else if (!rc && fflush(stdout) != 0) {
-        rc = fm_error_set(&err, FM_EIO, "cannot write to standard output");
-    }
+    rc = fm_scoring_output_end(&file, out_path != NULL, rc, &err);
     if (!rc && stats)
         fprintf(stderr,
                 "{\"rows\": %zu, \"seconds\": {\"read\": %.6f, \"predict\": %.6f, \"write\": %.6f, "

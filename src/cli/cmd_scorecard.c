@@ -418,38 +418,18 @@ static int write_header(decider_t *d) {
     return rc;
 }
 
-/* The raw value of frame cell (col, r): a number, text or missing. */
-static fm_raw_value_t raw_cell(const fm_frame_t *f, int col, size_t r) {
-    fm_raw_value_t v = {FM_RAW_MISSING, 0, NULL, 0};
-    const fm_column_t *c = &f->columns[col];
-    if (c->type == FM_COLUMN_NUMERIC) {
-        if (!isnan(c->values[r])) v = (fm_raw_value_t){FM_RAW_NUMBER, c->values[r], NULL, 0};
-    } else if (c->codes[r] >= 0) {
-        v.kind = FM_RAW_STRING;
-        v.str = fm_strdict_get(&c->dict, c->codes[r]);
-        v.len = c->dict.lens[c->codes[r]];
-    }
-    return v;
-}
-
 static int decide_row(decider_t *d, const fm_frame_t *chunk, size_t r, size_t line,
                       fm_error_t *err) {
     const fm_scorecard_t *sc = d->sc;
     for (size_t i = 0; i < sc->policy.nrules; i++)
-        d->rv[i] = raw_cell(chunk, d->rule_col[i], r);
+        d->rv[i] = fm_prep_raw_cell(chunk, d->rule_col[i], r);
     fm_scorecard_result_t res = {.points = d->points, .bin = d->bins};
     int rc = fm_scorecard_score(sc, d->x + r * sc->model->prep->nfeatures, d->rv, &res, err);
     if (rc) return fm_error_prefix(err, "%s: data row %zu: ", chunk->source, line);
     fm_buf_t *b = &d->out;
     for (size_t k = 0; !rc && k < d->nkeep; k++) {
         if (k) rc = fm_buf_putc(b, ',');
-        fm_raw_value_t v = raw_cell(chunk, d->keep_col[k], r);
-        if (!rc && v.kind == FM_RAW_STRING) rc = fm_csv_write_field(b, v.str, v.len);
-        if (!rc && v.kind == FM_RAW_NUMBER) {
-            char text[40];
-            int n = snprintf(text, sizeof text, "%.17g", v.number);
-            rc = fm_buf_append(b, text, (size_t)n);
-        }
+        if (!rc) rc = fm_scoring_put_cell(b, chunk, d->keep_col[k], r, NULL);
     }
     if (!rc)
         rc = fm_buf_printf(b, "%s%.17g,%.17g,%s", d->nkeep ? "," : "", res.score, res.pd,
@@ -575,14 +555,7 @@ int fm_cmd_decide(int argc, char **argv) {
         d.fp = out_path ? file.fp : stdout;
         rc = decide_file(&d, data, &err);
     }
-    if (out_path) {
-        if (!rc)
-            rc = fm_atomic_file_commit(&file, &err);
-        else
-            fm_atomic_file_abort(&file);
-    } else if (!rc && fflush(stdout) != 0) {
-        rc = fm_error_set(&err, FM_EIO, "cannot write to standard output");
-    }
+    rc = fm_scoring_output_end(&file, out_path != NULL, rc, &err);
     int code = rc ? fm_cli_fail("decide", &err) : FM_EXIT_OK;
     fm_buf_free(&d.out);
     free(d.x);

@@ -5,7 +5,10 @@
 #ifndef FM_CLI_SCORING_H
 #define FM_CLI_SCORING_H
 
+#include "core/buf.h"
+#include "core/fs.h"
 #include "model/model.h"
+#include "security/pii.h"
 
 #define FM_SCORING_CHUNK_ROWS 4096
 
@@ -32,5 +35,16 @@ typedef int (*fm_scoring_chunk_fn)(void *ctx, const fm_frame_t *chunk, const dou
  * each chunk. Returns 0, the first error of reading or predicting, or fn's return. */
 int fm_scoring_each(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
                     size_t nextra, fm_scoring_chunk_fn fn, void *ctx, fm_error_t *err);
+
+/* Appends cell (col, r) of chunk as a CSV field, for the columns that --keep copies to the
+ * output: the text as read, a number as %.17g, nothing when missing; with pii, masked
+ * (fm_pii_mask_value). 0 or FM_ENOMEM. */
+int fm_scoring_put_cell(fm_buf_t *out, const fm_frame_t *chunk, int col, size_t r,
+                        const fm_pii_t *pii);
+
+/* Ends a scoring command's output after rc (its result so far): to a file (to_file), commits it,
+ * or removes it after a failure; to standard output, flushes it. Returns rc, or the failure to
+ * commit or flush. */
+int fm_scoring_output_end(fm_atomic_file_t *file, int to_file, int rc, fm_error_t *err);
 
 #endif

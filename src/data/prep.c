@@ -488,6 +488,18 @@ static int parse_cell(const fm_prep_column_t *c, const char *s, size_t n, double
     return not_a_number(c, s, n, rc, err);
 }
 
+fm_raw_value_t fm_prep_raw_cell(const fm_frame_t *frame, int col, size_t r) {
+    fm_raw_value_t v = {FM_RAW_MISSING, 0, NULL, 0};
+    const fm_column_t *c = &frame->columns[col];
+    if (c->type == FM_COLUMN_NUMERIC) {
+        if (!isnan(c->values[r])) v = (fm_raw_value_t){FM_RAW_NUMBER, c->values[r], NULL, 0};
+    } else if (c->codes[r] >= 0) {
+        v = (fm_raw_value_t){FM_RAW_STRING, 0, fm_strdict_get(&c->dict, c->codes[r]),
+                             c->dict.lens[c->codes[r]]};
+    }
+    return v;
+}
+
 int fm_prep_encode_row(const fm_prep_t *prep, const fm_raw_value_t *values, double *out,
                        fm_error_t *err) {
     for (size_t k = 0; k < prep->ncolumns; k++) {

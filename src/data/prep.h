@@ -87,6 +87,10 @@ typedef struct fm_raw_value {
     size_t len;
 } fm_raw_value_t;
 
+/* The raw value of frame cell (col, r): its number (NaN: missing), its text (borrowed from the
+ * column's dictionary), or missing. */
+fm_raw_value_t fm_prep_raw_cell(const fm_frame_t *frame, int col, size_t r);
+
 /*
  * Encodes one row given values[0..ncolumns) in prep column order into out[nfeatures]. A string for
  * a numeric column is parsed (missing tokens allowed); text that is not a number is FM_EDATA

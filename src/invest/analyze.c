@@ -257,13 +257,6 @@ static int run_forecasts(const fm_invest_prices_t *p, const fm_invest_options_t 
     return result;
 }
 
-static double accuracy(const double *p, const int *y, size_t n) {
-    size_t hit = 0;
-    for (size_t i = 0; i < n; i++)
-        hit += (p[i] >= 0.5) == (y[i] != 0);
-    return (double)hit / (double)n;
-}
-
 static cJSON *direction_json(const fm_invest_forecast_t *f) {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "target", "up: the next day's return is > 0");
@@ -272,7 +265,8 @@ static cJSON *direction_json(const fm_invest_forecast_t *f) {
     double acc[3];
     cJSON *base = NULL;
     for (int m = 0; m < 3; m++) {
-        acc[m] = accuracy(preds[m], f->up, f->n);
+        fm_confusion_t c = fm_metric_confusion(preds[m], f->up, NULL, f->n, 0.5);
+        acc[m] = fm_confusion_accuracy(&c);
         cJSON *e = cJSON_CreateObject();
         fm_json_add_number(e, "accuracy", acc[m]);
         fm_json_add_number(e, "auc", fm_metric_auc(preds[m], f->up, NULL, f->n));
