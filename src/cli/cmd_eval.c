@@ -117,7 +117,7 @@ static int evaluate_file(const fm_model_t *m, const char *data, double threshold
         m->task == FM_TASK_REGRESSION ? FM_COLUMN_NUMERIC : FM_COLUMN_CATEGORICAL;
     fm_column_spec_t target = {m->target, ttype, 1};
     chunk_ctx_t ctx = {m, &classes, &c};
-    int rc = fm_scoring_each(m, data, &target, 1, on_chunk, &ctx, err);
+    int rc = fm_model_predict_file(m, data, &target, 1, on_chunk, &ctx, err);
     if (!rc && c.n == 0)
         rc = fm_error_set(err, FM_EDATA, "%s has no rows with a value in target column '%s'", data,
                           m->target);

@@ -115,7 +115,7 @@ static int read_file(const fm_model_t *m, const char *data, const char *target, 
     for (size_t k = 0; k < nattrs; k++)
         extra[k + 1] = (fm_column_spec_t){attrs[k].name, FM_COLUMN_CATEGORICAL, 1, 0};
     chunk_ctx_t ctx = {m, target, threshold, rows};
-    int rc = fm_scoring_each(m, data, extra, nattrs + 1, on_chunk, &ctx, err);
+    int rc = fm_model_predict_file(m, data, extra, nattrs + 1, on_chunk, &ctx, err);
     if (!rc && fm_fairness_rows_count(rows) == 0)
         rc = fm_error_set(err, FM_EDATA, "%s has no rows with a value in target column '%s'", data,
                           target);

@@ -99,7 +99,7 @@ static void explaining_free(explaining_t *e) {
 static int explaining_init(explaining_t *e, const fm_model_t *m, fm_error_t *err) {
     int rc = fm_explainer_new(m, &e->explainer, err);
     if (!rc) rc = fm_explain_workspace_new(e->explainer, &e->ws, err);
-    e->x = malloc(FM_SCORING_CHUNK_ROWS * m->prep->nfeatures * sizeof *e->x);
+    e->x = malloc(FM_MODEL_CHUNK_ROWS * m->prep->nfeatures * sizeof *e->x);
     e->phi = malloc(m->prep->ncolumns * sizeof *e->phi);
     e->found = malloc((e->reasons ? e->reasons : 1) * sizeof *e->found);
     if (!rc && (!e->x || !e->phi || !e->found)) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
@@ -208,7 +208,7 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
     fm_column_spec_t *extra = calloc(nkeep ? nkeep : 1, sizeof *extra);
     int *keep_cols = calloc(nkeep ? nkeep : 1, sizeof *keep_cols);
     unsigned char *keep_pii = calloc(nkeep ? nkeep : 1, 1);
-    double *pred = malloc(FM_SCORING_CHUNK_ROWS * fm_model_output_width(m) * sizeof *pred);
+    double *pred = malloc(FM_MODEL_CHUNK_ROWS * fm_model_output_width(m) * sizeof *pred);
     fm_buf_t out = FM_BUF_INIT;
     fm_frame_reader_t *reader = NULL;
     int rc = (extra && keep_cols && keep_pii && pred)
@@ -225,13 +225,13 @@ static int predict_file(const fm_model_t *m, const char *data, FILE *fp, char **
                               "DIR to write it masked with that home's PII tokens",
                               keep[k]);
     }
-    if (!rc) rc = fm_scoring_open(m, data, extra, nkeep, &reader, err);
+    if (!rc) rc = fm_model_open_reader(m, data, extra, nkeep, &reader, err);
     if (!rc && write_header(&out, m, keep, nkeep, e))
         rc = fm_error_set(err, FM_ENOMEM, "out of memory");
     while (!rc) {
         fm_frame_t *chunk = NULL;
         double t0 = fm_clock_seconds();
-        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
+        int got = fm_frame_reader_next(reader, FM_MODEL_CHUNK_ROWS, &chunk, err);
         double t1 = fm_clock_seconds();
         t->read += t1 - t0;
         if (got <= 0) {

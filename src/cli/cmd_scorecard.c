@@ -461,7 +461,7 @@ static int decide_file(decider_t *d, const char *path, fm_error_t *err) {
     d->keep_col = calloc(d->nkeep ? d->nkeep : 1, sizeof *d->keep_col);
     d->points = calloc(sc->nfeatures, sizeof *d->points);
     d->bins = calloc(sc->nfeatures, sizeof *d->bins);
-    d->x = malloc(FM_SCORING_CHUNK_ROWS * sc->model->prep->nfeatures * sizeof *d->x);
+    d->x = malloc(FM_MODEL_CHUNK_ROWS * sc->model->prep->nfeatures * sizeof *d->x);
     fm_frame_reader_t *reader = NULL;
     int rc = extra && d->rv && d->rule_col && d->keep_col && d->points && d->bins && d->x
                  ? FM_OK
@@ -479,12 +479,12 @@ static int decide_file(decider_t *d, const char *path, fm_error_t *err) {
                               "application id instead",
                               name);
     }
-    if (!rc) rc = fm_scoring_open(sc->model, path, extra, nextra, &reader, err);
+    if (!rc) rc = fm_model_open_reader(sc->model, path, extra, nextra, &reader, err);
     if (!rc && write_header(d)) rc = fm_error_set(err, FM_ENOMEM, "out of memory");
     while (!rc) {
         fm_frame_t *chunk = NULL;
         size_t base = fm_frame_reader_rows(reader);
-        int got = fm_frame_reader_next(reader, FM_SCORING_CHUNK_ROWS, &chunk, err);
+        int got = fm_frame_reader_next(reader, FM_MODEL_CHUNK_ROWS, &chunk, err);
         if (got <= 0) {
             rc = got;
             break;

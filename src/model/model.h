@@ -107,6 +107,28 @@ int fm_model_predict_encoded(const fm_model_t *model, fm_model_workspace_t *ws, 
 int fm_model_predict_frame(const fm_model_t *model, const fm_frame_t *frame, double *out,
                            fm_error_t *err);
 
+/* Rows a chunked reader of a model's input file reads at a time (fm_model_predict_file). */
+#define FM_MODEL_CHUNK_ROWS 4096
+
+/*
+ * Opens path for chunked reading of the model's input columns (all required, with the model's
+ * types and PII marks) followed by extra columns (their own required flags). A column both in the
+ * model and in extra is read once, with the model's type.
+ */
+int fm_model_open_reader(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                         size_t nextra, fm_frame_reader_t **out, fm_error_t *err);
+
+/* Called with each chunk of rows, its predictions (fm_model_predict_frame's layout) and the index
+ * of its first row in the file. A non-zero return stops the scoring and is returned. */
+typedef int (*fm_model_chunk_fn)(void *ctx, const fm_frame_t *chunk, const double *pred,
+                                 size_t base, fm_error_t *err);
+
+/* Scores the CSV file at path chunk by chunk (FM_MODEL_CHUNK_ROWS rows, columns as
+ * fm_model_open_reader reads them), calling fn with each chunk: memory stays bounded whatever the
+ * file's size. Returns 0, the first error of reading or predicting, or fn's return. */
+int fm_model_predict_file(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                          size_t nextra, fm_model_chunk_fn fn, void *ctx, fm_error_t *err);
+
 /* The label predicted for one row's output (binary: positive when p >= 0.5). Borrowed. */
 const char *fm_model_label(const fm_model_t *model, const double *row_output);
 

@@ -94,3 +94,45 @@ const char *fm_model_label(const fm_model_t *model, const double *row_output) {
     }
     return model->classes[best == model->nclasses ? 0 : best];
 }
+
+/* ---- files: chunked reading and scoring ---- */
+
+int fm_model_open_reader(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                         size_t nextra, fm_frame_reader_t **out, fm_error_t *err) {
+    const fm_prep_t *prep = model->prep;
+    fm_column_spec_t *specs = malloc((prep->ncolumns + nextra) * sizeof *specs);
+    if (!specs) return fm_error_set(err, FM_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < prep->ncolumns; i++)
+        specs[n++] = (fm_column_spec_t){prep->columns[i].name, prep->columns[i].type, 1,
+                                        prep->columns[i].pii};
+    for (size_t e = 0; e < nextra; e++)
+        if (fm_prep_find(prep, extra[e].name) < 0) specs[n++] = extra[e];
+    int rc = fm_frame_reader_open(path, specs, n, out, err);
+    free(specs);
+    return rc;
+}
+
+int fm_model_predict_file(const fm_model_t *model, const char *path, const fm_column_spec_t *extra,
+                          size_t nextra, fm_model_chunk_fn fn, void *ctx, fm_error_t *err) {
+    fm_frame_reader_t *reader = NULL;
+    double *pred = malloc(FM_MODEL_CHUNK_ROWS * fm_model_output_width(model) * sizeof *pred);
+    int rc = pred ? fm_model_open_reader(model, path, extra, nextra, &reader, err)
+                  : fm_error_set(err, FM_ENOMEM, "out of memory");
+    size_t base = 0;
+    while (!rc) {
+        fm_frame_t *chunk = NULL;
+        int got = fm_frame_reader_next(reader, FM_MODEL_CHUNK_ROWS, &chunk, err);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        rc = fm_model_predict_frame(model, chunk, pred, err);
+        if (!rc) rc = fn(ctx, chunk, pred, base, err);
+        base += chunk->nrows;
+        fm_frame_free(chunk);
+    }
+    fm_frame_reader_close(reader);
+    free(pred);
+    return rc;
+}
